@@ -22,15 +22,40 @@ each trick was kept only where `make benchmark-trading` showed it pays.
 """
 from __future__ import annotations
 
-from heapq import heapify, heappop, heappush
-from heapq import nlargest, nsmallest
-from typing import Optional
+from heapq import heapify, heappop, heappush, nlargest, nsmallest
 
 from matching.orders import (
-    ACCEPTED, BUY, CANCELLED, CANNOT_INCREASE, DONE, DUPLICATE_ORDER_ID, EXPIRE_BOTH, EXPIRE_MAKER,
-    EXPIRE_TAKER, FOK, FOK_UNFILLABLE, GTC, INVALID_PRICE, INVALID_QUANTITY, IOC, LEVEL, MARKET,
-    NO_LIQUIDITY, POST_ONLY, POST_ONLY_WOULD_CROSS, REJECTED, RESTED, SELF_TRADE, SELL, STP_NONE,
-    TRADE, UNKNOWN_ORDER, USER, BookSnapshot, Event, RestingOrder,
+    ACCEPTED,
+    BUY,
+    CANCELLED,
+    CANNOT_INCREASE,
+    DONE,
+    DUPLICATE_ORDER_ID,
+    EXPIRE_BOTH,
+    EXPIRE_MAKER,
+    EXPIRE_TAKER,
+    FOK,
+    FOK_UNFILLABLE,
+    GTC,
+    INVALID_PRICE,
+    INVALID_QUANTITY,
+    IOC,
+    LEVEL,
+    MARKET,
+    NO_LIQUIDITY,
+    POST_ONLY,
+    POST_ONLY_WOULD_CROSS,
+    REJECTED,
+    RESTED,
+    SELF_TRADE,
+    SELL,
+    STP_NONE,
+    TRADE,
+    UNKNOWN_ORDER,
+    USER,
+    BookSnapshot,
+    Event,
+    RestingOrder,
 )
 
 _CHUNK_SHIFT = 15          # 32768 order ids per bitmap chunk
@@ -52,7 +77,7 @@ class AdaptiveOrderBook:
         self._seen_chunks: dict = {}       # order_id >> _CHUNK_SHIFT -> bytearray bitmap
 
     # ---- commands ----------------------------------------------------------------------------
-    def place(self, order_id: int, account: int, side: str, quantity: int, price: Optional[int] = None,
+    def place(self, order_id: int, account: int, side: str, quantity: int, price: int | None = None,
               order_type: str = "limit", time_in_force: str = GTC,
               self_trade: str = EXPIRE_TAKER) -> list[Event]:
         chunk = self._seen_chunks.get(order_id >> _CHUNK_SHIFT)
@@ -82,7 +107,25 @@ class AdaptiveOrderBook:
         if market:
             return [(ACCEPTED, order_id), (CANCELLED, order_id, NO_LIQUIDITY)]
         if time_in_force == GTC or time_in_force == POST_ONLY:
-            total = self._rest(order_id, account, side, quantity, price)
+            # _rest inlined: resting is half of all commands on a live book, and the call cost 15%.
+            if side == BUY:
+                levels = self._bid_levels
+                level = levels.get(price)
+                if level is None:
+                    level = levels[price] = [0, 0, 0, [], price, side]
+                    heappush(self._bid_heap, -price)
+            else:
+                levels = self._ask_levels
+                level = levels.get(price)
+                if level is None:
+                    level = levels[price] = [0, 0, 0, [], price, side]
+                    heappush(self._ask_heap, price)
+            order = [order_id, account, quantity, level]
+            level[3].append(order)
+            level[1] += 1
+            total = level[0] + quantity
+            level[0] = total
+            self._orders[order_id] = order
             return [(ACCEPTED, order_id), (RESTED, order_id, quantity), (LEVEL, side, price, total)]
         if time_in_force == IOC:
             return [(ACCEPTED, order_id), (CANCELLED, order_id, IOC)]
@@ -127,55 +170,36 @@ class AdaptiveOrderBook:
         return [(ACCEPTED, order_id), (LEVEL, level[5], level[4], level[0])]
 
     # ---- an incoming order that crosses -----------------------------------------------------------
-    def _take(self, order_id: int, account: int, side: str, quantity: int, price: Optional[int],
+    def _take(self, order_id: int, account: int, side: str, quantity: int, price: int | None,
               market: bool, time_in_force: str, self_trade: str) -> list[Event]:
+        """An incoming order that crosses: trades against the opposite side best-first.
+
+        Heap keys are prices for asks and -prices for bids, so one loop serves both sides: a level
+        crosses while its key <= limit_key. The loop is one function on purpose (a call per level
+        cost ~10% of the balanced workload).
+        """
         if side == BUY:
+            levels, heap, sign = self._ask_levels, self._ask_heap, 1
             limit_key = None if market else price
         else:
+            levels, heap, sign = self._bid_levels, self._bid_heap, -1
             limit_key = None if market else -price
         if not market:
             if time_in_force == POST_ONLY:
                 return [(REJECTED, order_id, POST_ONLY_WOULD_CROSS)]
             if time_in_force == FOK and self._fillable(account, side, limit_key, self_trade, quantity) < quantity:
                 return [(REJECTED, order_id, FOK_UNFILLABLE)]
-        events: list[Event] = [(ACCEPTED, order_id)]
-        remaining, expired, touched = self._match(order_id, account, side, quantity, limit_key, self_trade,
-                                                  events)
-        if expired:
-            pass
-        elif not remaining:
-            events.append((DONE, order_id))
-        elif market:
-            events.append((CANCELLED, order_id, NO_LIQUIDITY))
-        elif time_in_force == IOC:
-            events.append((CANCELLED, order_id, IOC))
-        else:
-            events.append((RESTED, order_id, remaining))
-            total = self._rest(order_id, account, side, remaining, price)
-            touched.append((LEVEL, side, price, total))
-        events += touched
-        return events
-
-    def _match(self, taker_id: int, account: int, side: str, quantity: int, limit_key: Optional[int],
-               self_trade: str, events: list) -> tuple[int, bool, list]:
-        """Trades against the opposite side best-first; returns (remaining, expired by STP, level events).
-
-        Heap keys are prices for asks and -prices for bids, so one loop serves both sides: a level
-        crosses while its key <= limit_key.
-        """
-        if side == BUY:
-            levels, heap, sign = self._ask_levels, self._ask_heap, 1
-        else:
-            levels, heap, sign = self._bid_levels, self._bid_heap, -1
         orders = self._orders
         prevent = self_trade != STP_NONE
-        touched = []
+        events: list[Event] = [(ACCEPTED, order_id)]
+        touched: list[Event] = []
+        expired = False
         while quantity and heap:
             key = heap[0]
             if limit_key is not None and key > limit_key:
                 break
-            price = key * sign
-            level = levels[price]
+            level_price = key * sign
+            level = levels[level_price]
             queue = level[3]
             head = level[2]
             changed = False
@@ -187,55 +211,55 @@ class AdaptiveOrderBook:
                     continue
                 if prevent and maker[1] == account:
                     if self_trade == EXPIRE_TAKER:
-                        level[2] = head
-                        if changed:
-                            touched.append((LEVEL, level[5], price, level[0]))
-                        events.append((CANCELLED, taker_id, SELF_TRADE))
-                        return quantity, True, touched
-                    changed = True
-                    del orders[maker[0]]
-                    maker[2] = 0
-                    level[0] -= maker_remaining
-                    level[1] -= 1
-                    head += 1
+                        expired = True
+                        break
                     events.append((CANCELLED, maker[0], SELF_TRADE))
                     if self_trade == EXPIRE_BOTH:
-                        events.append((CANCELLED, taker_id, SELF_TRADE))
-                        self._settle_level(level, head, touched)
-                        return quantity, True, touched
-                    if not level[1]:
-                        break
-                    continue
-                changed = True
-                if maker_remaining <= quantity:
-                    events.append((TRADE, maker[0], taker_id, price, maker_remaining))
-                    quantity -= maker_remaining
-                    del orders[maker[0]]
-                    maker[2] = 0
-                    level[0] -= maker_remaining
-                    level[1] -= 1
-                    head += 1
-                    if not level[1]:
-                        break
-                else:
-                    events.append((TRADE, maker[0], taker_id, price, quantity))
+                        expired = True
+                elif maker_remaining > quantity:
+                    events.append((TRADE, maker[0], order_id, level_price, quantity))
                     maker[2] = maker_remaining - quantity
                     level[0] -= quantity
                     quantity = 0
-            self._settle_level(level, head, touched)
-        return quantity, False, touched
-
-    def _settle_level(self, level: list, head: int, touched: list) -> None:
-        """After matching on a level: record its level event, then drop or tidy it."""
-        touched.append((LEVEL, level[5], level[4], level[0]))
-        if not level[1]:
-            self._drop_level(level)
-            return
-        queue = level[3]
-        if head > _QUEUE_COMPACT_MIN and head * 2 > len(queue):
-            del queue[:head]
-            head = 0
-        level[2] = head
+                    changed = True
+                    break
+                else:
+                    events.append((TRADE, maker[0], order_id, level_price, maker_remaining))
+                    quantity -= maker_remaining
+                # the maker leaves the book: filled in full, or cancelled by self-trade prevention
+                changed = True
+                del orders[maker[0]]
+                maker[2] = 0
+                level[0] -= maker_remaining
+                level[1] -= 1
+                head += 1
+                if expired or not level[1]:
+                    break
+            if changed:
+                touched.append((LEVEL, level[5], level_price, level[0]))
+            if not level[1]:
+                self._drop_level(level)
+            else:
+                if head > _QUEUE_COMPACT_MIN and head * 2 > len(queue):
+                    del queue[:head]
+                    head = 0
+                level[2] = head
+            if expired:
+                events.append((CANCELLED, order_id, SELF_TRADE))
+                break
+        if expired:
+            pass
+        elif not quantity:
+            events.append((DONE, order_id))
+        elif market:
+            events.append((CANCELLED, order_id, NO_LIQUIDITY))
+        elif time_in_force == IOC:
+            events.append((CANCELLED, order_id, IOC))
+        else:
+            events.append((RESTED, order_id, quantity))
+            touched.append((LEVEL, side, price, self._rest(order_id, account, side, quantity, price)))
+        events += touched
+        return events
 
     def _fillable(self, account: int, side: str, limit_key: int, self_trade: str, wanted: int) -> int:
         """What a FOK taker could fill now, walking crossed makers in priority order.
@@ -308,10 +332,10 @@ class AdaptiveOrderBook:
             heapify(heap)
 
     # ---- reading, snapshot and restore -----------------------------------------------------------
-    def best_bid(self) -> Optional[int]:
+    def best_bid(self) -> int | None:
         return -self._bid_heap[0] if self._bid_heap else None
 
-    def best_ask(self) -> Optional[int]:
+    def best_ask(self) -> int | None:
         return self._ask_heap[0] if self._ask_heap else None
 
     def depth(self, limit: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
@@ -333,7 +357,7 @@ class AdaptiveOrderBook:
         return BookSnapshot(resting, frozenset(self._seen_order_ids()))
 
     @classmethod
-    def from_snapshot(cls, snapshot: BookSnapshot) -> "AdaptiveOrderBook":
+    def from_snapshot(cls, snapshot: BookSnapshot) -> AdaptiveOrderBook:
         book = cls()
         for order in snapshot.resting:
             book._rest(order.order_id, order.account, order.side, order.quantity, order.price)

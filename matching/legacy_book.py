@@ -6,16 +6,42 @@ queue is O(1)). Clarity first: every rule is a small method, read top to bottom.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator, Optional
 
 from sortedcontainers import SortedDict
 
 from matching.orders import (
-    ACCEPTED, BUY, CANCELLED, CANNOT_INCREASE, DONE, DUPLICATE_ORDER_ID, EXPIRE_BOTH, EXPIRE_MAKER,
-    EXPIRE_TAKER, FOK, FOK_UNFILLABLE, INVALID_PRICE, INVALID_QUANTITY, IOC, LEVEL, MARKET,
-    NO_LIQUIDITY, POST_ONLY, POST_ONLY_WOULD_CROSS, REJECTED, RESTED, SELF_TRADE, SELL, STP_NONE,
-    TRADE, UNKNOWN_ORDER, USER, BookSnapshot, Event, RestingOrder,
+    ACCEPTED,
+    BUY,
+    CANCELLED,
+    CANNOT_INCREASE,
+    DONE,
+    DUPLICATE_ORDER_ID,
+    EXPIRE_BOTH,
+    EXPIRE_MAKER,
+    EXPIRE_TAKER,
+    FOK,
+    FOK_UNFILLABLE,
+    INVALID_PRICE,
+    INVALID_QUANTITY,
+    IOC,
+    LEVEL,
+    MARKET,
+    NO_LIQUIDITY,
+    POST_ONLY,
+    POST_ONLY_WOULD_CROSS,
+    REJECTED,
+    RESTED,
+    SELF_TRADE,
+    SELL,
+    STP_NONE,
+    TRADE,
+    UNKNOWN_ORDER,
+    USER,
+    BookSnapshot,
+    Event,
+    RestingOrder,
 )
 
 
@@ -33,7 +59,7 @@ class _Level:
     side: str
     price: int
     total: int
-    queue: "OrderedDict[int, _Order]"
+    queue: OrderedDict[int, _Order]
 
 
 class _TouchedLevels:
@@ -59,7 +85,7 @@ class LegacyOrderBook:
         self._seen_order_ids: set[int] = set()
 
     # ---- commands -------------------------------------------------------------------------
-    def place(self, order_id: int, account: int, side: str, quantity: int, price: Optional[int] = None,
+    def place(self, order_id: int, account: int, side: str, quantity: int, price: int | None = None,
               order_type: str = "limit", time_in_force: str = "gtc",
               self_trade: str = EXPIRE_TAKER) -> list[Event]:
         reason = self._reject_reason(order_id, quantity, price, order_type)
@@ -105,7 +131,7 @@ class LegacyOrderBook:
         return [(ACCEPTED, order_id), (LEVEL, order.side, order.price, level.total)]
 
     # ---- the rules of an incoming order ------------------------------------------------------
-    def _reject_reason(self, order_id: int, quantity: int, price: Optional[int], order_type: str) -> str:
+    def _reject_reason(self, order_id: int, quantity: int, price: int | None, order_type: str) -> str:
         if order_id in self._seen_order_ids:
             return DUPLICATE_ORDER_ID
         if quantity <= 0:
@@ -114,7 +140,7 @@ class LegacyOrderBook:
             return INVALID_PRICE
         return ""
 
-    def _fillable_quantity(self, account: int, side: str, limit: Optional[int], self_trade: str) -> int:
+    def _fillable_quantity(self, account: int, side: str, limit: int | None, self_trade: str) -> int:
         fillable = 0
         for level in self._crossed_levels(side, limit):
             for maker in level.queue.values():
@@ -125,7 +151,7 @@ class LegacyOrderBook:
                 fillable += maker.quantity
         return fillable
 
-    def _match(self, taker: _Order, limit: Optional[int], self_trade: str, events: list[Event],
+    def _match(self, taker: _Order, limit: int | None, self_trade: str, events: list[Event],
                touched: _TouchedLevels) -> bool:
         """Trades the taker against crossed makers; True when self-trade prevention expired it."""
         while taker.quantity:
@@ -171,10 +197,10 @@ class LegacyOrderBook:
     def _levels(self, side: str) -> SortedDict:
         return self._bids if side == BUY else self._asks
 
-    def _best_crossed_level(self, side: str, limit: Optional[int]) -> Optional[_Level]:
+    def _best_crossed_level(self, side: str, limit: int | None) -> _Level | None:
         return next(self._crossed_levels(side, limit), None)
 
-    def _crossed_levels(self, side: str, limit: Optional[int]) -> Iterator[_Level]:
+    def _crossed_levels(self, side: str, limit: int | None) -> Iterator[_Level]:
         """The opposite side's levels a taker of this side and limit crosses, best first."""
         if side == BUY:
             for price in self._asks.irange(maximum=limit):
@@ -204,10 +230,10 @@ class LegacyOrderBook:
         return level
 
     # ---- reading, snapshot and restore --------------------------------------------------------
-    def best_bid(self) -> Optional[int]:
+    def best_bid(self) -> int | None:
         return self._bids.peekitem(-1)[0] if self._bids else None
 
-    def best_ask(self) -> Optional[int]:
+    def best_ask(self) -> int | None:
         return self._asks.peekitem(0)[0] if self._asks else None
 
     def depth(self, limit: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
@@ -228,7 +254,7 @@ class LegacyOrderBook:
         return BookSnapshot(resting, frozenset(self._seen_order_ids))
 
     @classmethod
-    def from_snapshot(cls, snapshot: BookSnapshot) -> "LegacyOrderBook":
+    def from_snapshot(cls, snapshot: BookSnapshot) -> LegacyOrderBook:
         book = cls()
         for order in snapshot.resting:
             book._add(_Order(order.order_id, order.account, order.side, order.price, order.quantity))

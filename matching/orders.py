@@ -15,7 +15,6 @@ trivially, which the side-by-side verification of the two books relies on:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Union
 
 BUY = "buy"
 SELL = "sell"
@@ -72,7 +71,7 @@ class PlaceOrder:
     account: int
     side: str
     quantity: int
-    price: Optional[int] = None
+    price: int | None = None
     order_type: str = LIMIT
     time_in_force: str = GTC
     self_trade: str = EXPIRE_TAKER
@@ -99,7 +98,7 @@ class ReduceOrder:
     quantity: int
 
 
-Command = Union[PlaceOrder, CancelOrder, ReduceOrder]
+Command = PlaceOrder | CancelOrder | ReduceOrder
 
 
 @dataclass(frozen=True, slots=True)

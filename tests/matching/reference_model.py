@@ -6,7 +6,14 @@ step, so there is no data structure in it to get wrong.
 from __future__ import annotations
 
 from matching.orders import (
-    BUY, EXPIRE_BOTH, EXPIRE_MAKER, FOK, IOC, MARKET, POST_ONLY, STP_NONE,
+    BUY,
+    EXPIRE_BOTH,
+    EXPIRE_MAKER,
+    FOK,
+    IOC,
+    MARKET,
+    POST_ONLY,
+    STP_NONE,
 )
 
 

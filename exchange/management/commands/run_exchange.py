@@ -1,0 +1,131 @@
+"""`manage.py run_exchange`: prepare the database, then run every process of the exchange until stopped."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from exchange.pairs import ensure_demo_pairs
+
+ADMIN_USERNAME = "admin"
+DEFAULT_ADMIN_PASSWORD = "admin"
+POLL_SECONDS = 0.5
+STOP_TIMEOUT_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class ChildProcess:
+    """One long-running process of the exchange: a name for the logs, its command line, extra environment."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def child_processes(port: int) -> list[ChildProcess]:
+    """The processes `run_exchange` supervises; the matching worker and celery worker and beat join here."""
+    daphne = [sys.executable, "-m", "daphne", "--bind", "0.0.0.0", "--port", str(port)]
+    return [
+        ChildProcess("web", [*daphne, "exchange.asgi:application"], {"SERVICE_NAME": "exchange-web"}),
+    ]
+
+
+def ensure_admin_user(password: str) -> bool:
+    """Create the staff superuser `admin` unless it exists; True when it was created."""
+    users = get_user_model().objects
+    if users.filter(username=ADMIN_USERNAME).exists():
+        return False
+    users.create_superuser(username=ADMIN_USERNAME, email="", password=password)
+    return True
+
+
+class Supervisor:
+    """Starts child processes, stops them all when one dies or a stop signal arrives."""
+
+    def __init__(self, children: list[ChildProcess], write) -> None:
+        self.children = children
+        self.write = write
+        self.running: dict[str, subprocess.Popen] = {}
+        self.stop_requested = threading.Event()
+
+    def run(self) -> int:
+        """Run until SIGINT/SIGTERM (exit 0) or until a child exits on its own (exit 1)."""
+        signal.signal(signal.SIGINT, self.request_stop)
+        signal.signal(signal.SIGTERM, self.request_stop)
+        try:
+            for child in self.children:
+                self.start(child)
+            return self.wait()
+        finally:
+            self.stop_all()
+
+    def request_stop(self, signum: int, frame: object) -> None:
+        self.stop_requested.set()
+
+    def start(self, child: ChildProcess) -> None:
+        # A session of its own: a terminal's Ctrl-C reaches only this supervisor, which stops the children
+        # in order instead of every process receiving SIGINT at once.
+        process = subprocess.Popen(child.argv, env={**os.environ, **child.env}, start_new_session=True)
+        self.running[child.name] = process
+        self.write(f"started {child.name} (pid {process.pid}): {' '.join(child.argv)}")
+
+    def wait(self) -> int:
+        while not self.stop_requested.wait(POLL_SECONDS):
+            for name, process in self.running.items():
+                if process.poll() is not None:
+                    self.write(f"{name} exited with code {process.returncode}; stopping the exchange")
+                    return 1
+        self.write("stop requested; stopping the exchange")
+        return 0
+
+    def stop_all(self) -> None:
+        """SIGTERM every child's process group, then SIGKILL whatever has not exited in time."""
+        for process in self.running.values():
+            signal_group(process, signal.SIGTERM)
+        for name, process in self.running.items():
+            try:
+                process.wait(STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                self.write(f"{name} did not stop in {STOP_TIMEOUT_SECONDS}s; killing it")
+                signal_group(process, signal.SIGKILL)
+                process.wait()
+            self.write(f"{name} stopped")
+
+
+def signal_group(process: subprocess.Popen, signum: int) -> None:
+    """Signal the child and anything it started (its own session, so its own process group)."""
+    try:
+        os.killpg(process.pid, signum)
+    except ProcessLookupError:
+        pass  # already gone: nothing left to stop
+
+
+class Command(BaseCommand):
+    help = "Migrate, create the demo pairs and the admin user, then serve the exchange on $PORT (8080)."
+
+    def handle(self, *args, **options) -> None:
+        call_command("migrate", interactive=False, verbosity=1)
+        ensure_demo_pairs()
+        self.ensure_admin()
+        port = int(os.environ.get("PORT") or 8080)
+        self.stdout.write(f"exchange on http://localhost:{port}/ - admin /backoffice/, API docs /api/docs/")
+        exit_code = Supervisor(child_processes(port), self.stdout.write).run()
+        if exit_code:
+            sys.exit(exit_code)
+
+    def ensure_admin(self) -> None:
+        password = os.environ.get("EXCHANGE_ADMIN_PASSWORD") or DEFAULT_ADMIN_PASSWORD
+        if not ensure_admin_user(password):
+            return
+        self.stdout.write(f"created staff superuser {ADMIN_USERNAME!r}")
+        if password == DEFAULT_ADMIN_PASSWORD:
+            self.stderr.write(
+                f"WARNING: {ADMIN_USERNAME!r} has the default password {DEFAULT_ADMIN_PASSWORD!r}; "
+                "set EXCHANGE_ADMIN_PASSWORD before exposing this server"
+            )

@@ -1,0 +1,238 @@
+"""Django settings, read from the environment; this one module serves every process and environment.
+
+With neither `DATABASE_URL` nor `DB_HOST` set, the project uses a private embedded PostgreSQL, and with
+neither `REDIS_URL` nor `REDIS_HOST`, a private embedded Redis (see `exchange.embedded`).
+"""
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import quote
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from exchange import embedded
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def envstr(name: str, default: str = "") -> str:
+    """The variable's value, or `default` when it is unset or empty."""
+    return os.environ.get(name) or default
+
+
+def envbool(name: str, default: bool) -> bool:
+    """`true`/`yes`/`on`/`1` (any case) is True, `false`/`no`/`off`/`0` is False, unset is `default`."""
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in ("true", "yes", "on", "1"):
+        return True
+    if value in ("false", "no", "off", "0"):
+        return False
+    raise ImproperlyConfigured(f"{name}={value!r} is not a boolean; use true or false")
+
+
+def envint(name: str, default: int) -> int:
+    """The variable as an integer, or `default` when it is unset or empty."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not an integer") from None
+
+
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def envseconds(name: str, default: int) -> int:
+    """A duration as the deployment guide writes it (`10s`, `5m`, `1h`, or bare seconds), in seconds."""
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    number, unit = (value[:-1], value[-1]) if value[-1] in DURATION_UNITS else (value, "s")
+    if not number.isdigit():
+        raise ImproperlyConfigured(f"{name}={value!r} is not a duration like 10s, 5m or 1h")
+    return int(number) * DURATION_UNITS[unit]
+
+
+def database_config_from_env(env: Mapping[str, str]) -> dict | None:
+    """The default database from `DATABASE_URL`, else from `DB_HOST` and friends; None if neither is set."""
+    if env.get("DATABASE_URL"):
+        return dj_database_url.parse(env["DATABASE_URL"])
+    if not env.get("DB_HOST"):
+        return None
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "HOST": env["DB_HOST"],
+        "PORT": env.get("DB_PORT") or "5432",
+        "NAME": env.get("DB_NAME") or "exchange",
+        "USER": env.get("DB_USER") or "postgres",
+        "PASSWORD": env.get("DB_PASSWORD") or "",
+    }
+
+
+def redis_url_from_env(env: Mapping[str, str]) -> str | None:
+    """The Redis URL from `REDIS_URL`, else built from `REDIS_HOST` and friends; None if neither is set."""
+    if env.get("REDIS_URL"):
+        return env["REDIS_URL"]
+    if not env.get("REDIS_HOST"):
+        return None
+    password = env.get("REDIS_PASSWORD")
+    credentials = f":{quote(password, safe='')}@" if password else ""
+    return f"redis://{credentials}{env['REDIS_HOST']}:{env.get('REDIS_PORT') or '6379'}/0"
+
+
+def celery_url_from_redis_url(redis_url: str) -> str:
+    """Kombu spells a Unix-socket Redis `redis+socket:///path`, where redis-py says `unix:///path`."""
+    if redis_url.startswith("unix://"):
+        return "redis+socket://" + redis_url.removeprefix("unix://")
+    return redis_url
+
+
+VAR_DIR = embedded.default_var_dir()
+
+TRADING_ENV = envstr("TRADING_ENV", "development")
+DEBUG = envbool("DEBUG", TRADING_ENV == "development")
+SECRET_KEY = envstr("SECRET_KEY")
+if not SECRET_KEY:
+    if TRADING_ENV == "production":
+        raise ImproperlyConfigured("SECRET_KEY must be set when TRADING_ENV=production")
+    SECRET_KEY = "insecure-development-key-never-used-in-production"
+ALLOWED_HOSTS = envstr("ALLOWED_HOSTS", "*").split(",")
+CSRF_TRUSTED_ORIGINS = [origin for origin in envstr("CSRF_TRUSTED_ORIGINS").split(",") if origin]
+
+# How often the matching worker samples its health, and how often performance reports are written.
+METRICS_COLLECTION_INTERVAL = envseconds("METRICS_COLLECTION_INTERVAL", 10)
+PERFORMANCE_REPORT_INTERVAL = envseconds("PERFORMANCE_REPORT_INTERVAL", 300)
+
+INSTALLED_APPS = [
+    # daphne first: it makes `runserver` serve the ASGI application (HTTP and websockets).
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_prometheus",
+    "channels",
+    "exchange",
+    "migrations_admin",
+]
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "exchange.urls"
+WSGI_APPLICATION = "exchange.wsgi.application"
+ASGI_APPLICATION = "exchange.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": database_config_from_env(os.environ)
+    or dj_database_url.parse(embedded.ensure_embedded_postgres(VAR_DIR)),
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = redis_url_from_env(os.environ) or embedded.ensure_embedded_redis(VAR_DIR)
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL]},
+    },
+}
+
+CELERY_BROKER_URL = celery_url_from_redis_url(REDIS_URL)
+CELERY_RESULT_BACKEND = CELERY_BROKER_URL
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+# Deployments that run `collectstatic` set STATIC_ROOT; otherwise WhiteNoise serves static files (admin, API
+# docs) straight from the apps, so `make run` needs no collectstatic step.
+STATIC_ROOT = envstr("STATIC_ROOT") or None
+WHITENOISE_USE_FINDERS = True
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Exchange back office API",
+    "DESCRIPTION": "Trading API and operator API of the exchange back office.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI assets come from the drf-spectacular-sidecar package, not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+SERVICE_NAME = envstr("SERVICE_NAME", "exchange-web")
+LOG_LEVEL = envstr("LOG_LEVEL", "info").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {"()": "exchange.json_logging.JsonLineFormatter", "service": SERVICE_NAME},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json"},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # The embedded PostgreSQL helper logs every command it runs at INFO.
+        "embedded_postgres": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,15 @@
+"""URL routes: the Django admin at /backoffice/, health, metrics and the API schema and docs."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from exchange import views
+
+urlpatterns = [
+    path("backoffice/", admin.site.urls),
+    path("health", views.health, name="health"),
+    path("", include("django_prometheus.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+]

@@ -1,0 +1,47 @@
+"""The one place where a pair's Decimal prices and quantities become the engine's integer ticks and lots."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+
+class OffGridError(ValueError):
+    """A price or quantity that is not a whole number of the pair's ticks or lots."""
+
+
+@dataclass(frozen=True, slots=True)
+class PairUnits:
+    """A pair's tick size (price step) and lot size (quantity step)."""
+
+    tick_size: Decimal
+    lot_size: Decimal
+
+    def __post_init__(self) -> None:
+        if not (self.tick_size > 0 and self.lot_size > 0):
+            raise ValueError("tick_size and lot_size must be positive")
+
+    def ticks_from_price(self, price: Decimal) -> int:
+        return _whole_steps(price, self.tick_size, "price", "tick size")
+
+    def price_from_ticks(self, ticks: int) -> Decimal:
+        return self.tick_size * ticks
+
+    def lots_from_quantity(self, quantity: Decimal) -> int:
+        return _whole_steps(quantity, self.lot_size, "quantity", "lot size")
+
+    def quantity_from_lots(self, lots: int) -> Decimal:
+        return self.lot_size * lots
+
+
+def _whole_steps(value: Decimal, step: Decimal, what: str, step_name: str) -> int:
+    if not isinstance(value, Decimal):
+        raise TypeError(f"{what} must be a Decimal, not {type(value).__name__}")
+    if not value.is_finite():
+        raise OffGridError(f"{what} must be a finite number")
+    try:
+        steps, rest = divmod(value, step)
+    except InvalidOperation as error:
+        raise OffGridError(f"{what} {value} is too large") from error
+    if rest != 0:
+        raise OffGridError(f"{what} {value} is not a multiple of the {step_name} {step.normalize()}")
+    return int(steps)

@@ -1,0 +1,1 @@
+"""Admin screens of the migration control plane (none yet)."""

@@ -1,0 +1,1 @@
+"""Migration plans, their history and configuration presets (none yet)."""
