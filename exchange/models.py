@@ -63,3 +63,207 @@ class TradingPair(models.Model):
         self.symbol = self.symbol.upper()
         self.base_asset = self.base_asset.upper()
         self.quote_asset = self.quote_asset.upper()
+
+
+def inbox_sequence_field() -> models.BigIntegerField:
+    """The engine's arrival order: one PostgreSQL sequence shared by new orders and cancel/reduce requests,
+    so the worker can interleave both inboxes exactly as they were committed (a single writer) or close to
+    it (many writers), and a replay of the same inbox gives the same result."""
+    return models.BigIntegerField(
+        db_default=models.Func(models.Value(INBOX_SEQUENCE), function="nextval"), editable=False
+    )
+
+
+INBOX_SEQUENCE = "exchange_inbox_seq"
+
+
+class Order(models.Model):
+    """A user's order. Committed as `pending` by the API (the order row is the worker's inbox); from then
+    on only the matching worker changes it."""
+
+    class Side(models.TextChoices):
+        BUY = "buy"
+        SELL = "sell"
+
+    class Type(models.TextChoices):
+        LIMIT = "limit"
+        MARKET = "market"
+
+    class TimeInForce(models.TextChoices):
+        GTC = "gtc", "Good till cancelled"
+        IOC = "ioc", "Immediate or cancel"
+        FOK = "fok", "Fill or kill"
+        POST_ONLY = "post_only", "Post only"
+
+    class SelfTrade(models.TextChoices):
+        EXPIRE_TAKER = "expire_taker"
+        EXPIRE_MAKER = "expire_maker"
+        EXPIRE_BOTH = "expire_both"
+        NONE = "none"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        OPEN = "open"
+        PARTIALLY_FILLED = "partially_filled"
+        FILLED = "filled"
+        CANCELLED = "cancelled"
+        REJECTED = "rejected"
+
+    RESTING_STATUSES = (Status.OPEN, Status.PARTIALLY_FILLED)
+    FINISHED_STATUSES = (Status.FILLED, Status.CANCELLED, Status.REJECTED)
+
+    id = models.BigAutoField(primary_key=True)
+    owner = models.ForeignKey("auth.User", on_delete=models.PROTECT, related_name="orders")
+    pair = models.ForeignKey(TradingPair, on_delete=models.PROTECT, related_name="orders")
+    side = models.CharField(max_length=4, choices=Side.choices)
+    order_type = models.CharField(max_length=6, choices=Type.choices, default=Type.LIMIT)
+    time_in_force = models.CharField(max_length=9, choices=TimeInForce.choices, default=TimeInForce.GTC)
+    self_trade = models.CharField(max_length=12, choices=SelfTrade.choices, default=SelfTrade.EXPIRE_TAKER)
+    price = amount_field(null=True, blank=True, help_text="Limit price; empty for market orders.")
+    quantity = amount_field()
+    filled_quantity = amount_field(default=Decimal("0"))
+    average_fill_price = amount_field(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    reason = models.CharField(max_length=32, blank=True, help_text="Why it was rejected or cancelled.")
+    inbox_sequence = inbox_sequence_field()
+    priority_sequence = models.BigIntegerField(
+        null=True, blank=True, help_text="The engine sequence of its place command: its time priority."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            # the worker's inbox scan
+            models.Index(fields=["pair", "inbox_sequence"], name="order_pending_inbox",
+                         condition=Q(status="pending")),
+            # book rebuild on start and depth, in priority order
+            models.Index(fields=["pair", "side", "price", "priority_sequence"], name="order_resting_book",
+                         condition=Q(status__in=["open", "partially_filled"])),
+            # "my orders", newest first
+            models.Index(fields=["owner", "-id"], name="order_by_owner"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="order_quantity_positive"),
+            models.CheckConstraint(condition=Q(filled_quantity__gte=0, filled_quantity__lte=models.F("quantity")),
+                                   name="order_filled_within_quantity"),
+            models.CheckConstraint(condition=Q(order_type="market", price__isnull=True) |
+                                   Q(order_type="limit", price__gt=0), name="order_price_matches_type"),
+        ]
+
+    def __str__(self) -> str:
+        return f"order {self.id} {self.side} {self.quantity} {self.pair_id} @ {self.price or 'market'}"
+
+    @property
+    def remaining_quantity(self) -> Decimal:
+        return self.quantity - self.filled_quantity
+
+
+class OrderRequest(models.Model):
+    """A cancel or reduce of a resting order, waiting in the worker's inbox beside new orders."""
+
+    class Kind(models.TextChoices):
+        CANCEL = "cancel"
+        REDUCE = "reduce"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        ACCEPTED = "accepted"
+        REJECTED = "rejected"
+
+    id = models.BigAutoField(primary_key=True)
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="requests")
+    pair = models.ForeignKey(TradingPair, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=6, choices=Kind.choices)
+    quantity = amount_field(null=True, blank=True, help_text="The new remaining quantity of a reduce.")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    reason = models.CharField(max_length=32, blank=True)
+    inbox_sequence = inbox_sequence_field()
+    created_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["pair", "inbox_sequence"], name="request_pending_inbox",
+                                condition=Q(status="pending"))]
+        constraints = [
+            models.CheckConstraint(condition=Q(kind="cancel") | Q(quantity__gte=0), name="request_reduce_quantity"),
+        ]
+
+
+class Trade(models.Model):
+    """One execution between a resting (maker) and an incoming (taker) order, at the maker's price.
+    `sequence` numbers a pair's trades from 1; it is unique, so a replayed batch can never double a trade."""
+
+    id = models.BigAutoField(primary_key=True)
+    pair = models.ForeignKey(TradingPair, on_delete=models.PROTECT, related_name="trades")
+    sequence = models.BigIntegerField()
+    maker_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="maker_trades")
+    taker_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="taker_trades")
+    price = amount_field()
+    quantity = amount_field()
+    taker_side = models.CharField(max_length=4, choices=Order.Side.choices)
+    engine_sequence = models.BigIntegerField(help_text="The engine sequence of the taker's command.")
+    executed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["pair", "sequence"], name="trade_sequence_unique_per_pair"),
+            models.CheckConstraint(condition=Q(price__gt=0, quantity__gt=0), name="trade_amounts_positive"),
+        ]
+        indexes = [models.Index(fields=["pair", "-executed_at"], name="trade_recent_by_pair")]
+
+
+class AuditLog(models.Model):
+    """Who or what did what to which target, and the figures behind it. Written in the same transaction as
+    the change it records."""
+
+    id = models.BigAutoField(primary_key=True)
+    actor = models.CharField(max_length=64, help_text="user:<name>, worker:shard-<n>, celery, operator:<name>")
+    action = models.CharField(max_length=64)
+    target = models.CharField(max_length=64, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["target", "-id"], name="audit_by_target")]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.target}"
+
+
+class EngineState(models.Model):
+    """A pair's engine as the worker last committed it: its mode and the counters a restart resumes from."""
+
+    class Mode(models.TextChoices):
+        LEGACY_ONLY = "legacy_only"
+        MIGRATING = "migrating"
+        ADAPTIVE_ONLY = "adaptive_only"
+
+    pair = models.OneToOneField(TradingPair, on_delete=models.CASCADE, primary_key=True, related_name="engine")
+    mode = models.CharField(max_length=14, choices=Mode.choices, default=Mode.LEGACY_ONLY)
+    percentage = models.PositiveSmallIntegerField(default=0, help_text="Share of orders the adaptive book executes.")
+    command_sequence = models.BigIntegerField(default=0, help_text="Engine sequence of the next command.")
+    trade_sequence = models.BigIntegerField(default=0, help_text="Sequence of the last trade.")
+    last_inbox_sequence = models.BigIntegerField(default=0, help_text="Last inbox entry the worker committed.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(percentage__lte=100), name="engine_percentage_at_most_100")]
+
+    def __str__(self) -> str:
+        return f"{self.pair_id} {self.mode} {self.percentage}%"
+
+
+class WorkerHeartbeat(models.Model):
+    """The last sign of life of a shard's matching worker, for /health and operators."""
+
+    shard = models.PositiveIntegerField(primary_key=True)
+    pid = models.PositiveIntegerField()
+    hostname = models.CharField(max_length=255)
+    started_at = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    batches = models.BigIntegerField(default=0)
+    commands = models.BigIntegerField(default=0)
