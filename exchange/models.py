@@ -122,6 +122,7 @@ class Order(models.Model):
     price = amount_field(null=True, blank=True, help_text="Limit price; empty for market orders.")
     quantity = amount_field()
     filled_quantity = amount_field(default=Decimal("0"))
+    filled_notional = amount_field(default=Decimal("0"), help_text="Sum of price × quantity of its fills.")
     average_fill_price = amount_field(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     reason = models.CharField(max_length=32, blank=True, help_text="Why it was rejected or cancelled.")
@@ -136,8 +137,7 @@ class Order(models.Model):
         ordering = ["-id"]
         indexes = [
             # the worker's inbox scan
-            models.Index(fields=["pair", "inbox_sequence"], name="order_pending_inbox",
-                         condition=Q(status="pending")),
+            models.Index(fields=["inbox_sequence"], name="order_pending_inbox", condition=Q(status="pending")),
             # book rebuild on start and depth, in priority order
             models.Index(fields=["pair", "side", "price", "priority_sequence"], name="order_resting_book",
                          condition=Q(status__in=["open", "partially_filled"])),
@@ -184,8 +184,7 @@ class OrderRequest(models.Model):
     processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["pair", "inbox_sequence"], name="request_pending_inbox",
-                                condition=Q(status="pending"))]
+        indexes = [models.Index(fields=["inbox_sequence"], name="request_pending_inbox", condition=Q(status="pending"))]
         constraints = [
             models.CheckConstraint(condition=Q(kind="cancel") | Q(quantity__gte=0), name="request_reduce_quantity"),
         ]
