@@ -1,0 +1,401 @@
+"""The matching worker: the one adapter between PostgreSQL and the pure engine, one process per shard.
+
+It rebuilds each book of its shard from the resting orders, then loops: take the pending inbox (new
+orders and cancel/reduce requests, in `inbox_sequence` order, `FOR UPDATE SKIP LOCKED`), run it through
+the engines, and commit order states, trades, audit entries and the engines' checkpoints in **one
+transaction per batch**. Nothing is acknowledged before that commit, so a crash at any point leaves the
+inbox rows pending and the restarted worker redoes exactly the lost batch.
+
+The batch size follows the load by construction: the worker takes whatever is pending, up to
+`max_batch` — one order when idle (lowest latency), thousands under load (one commit for all of them).
+
+The hot path reads and writes with raw SQL on psycopg2 (`execute_values`): building Django model
+instances cost ~10 µs per row, which at the 20,000 orders/s target would be a fifth of a core.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import select
+import signal
+import socket
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal, localcontext
+
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+from psycopg2.extras import execute_values
+
+from matching.engine import PairEngine, book_class
+from matching.orders import BookSnapshot, CancelOrder, PlaceOrder, ReduceOrder, RestingOrder
+from matching.units import OffGridError, PairUnits
+
+log = logging.getLogger("matching.worker")
+
+INBOX_CHANNEL = "exchange_inbox"
+AMOUNT_PLACES = Decimal("1e-18")          # the Decimal columns' 18 decimals
+
+
+def results_channel(pair_id: int) -> str:
+    """The NOTIFY channel an API request waiting for its orders' results listens on."""
+    return f"exchange_results_{pair_id}"
+
+
+@dataclass(slots=True)
+class Fill:
+    """What the worker knows of a live order, in lots and ticks, to write its row in absolute terms."""
+
+    side: str
+    quantity: int          # lots: filled + remaining
+    filled: int = 0        # lots
+    notional: int = 0      # sum of ticks × lots of its trades
+
+
+@dataclass
+class PairRuntime:
+    """One pair of the shard: its engine, its units and the live orders' fills."""
+
+    pair_id: int
+    symbol: str
+    units: PairUnits
+    engine: PairEngine
+    trade_sequence: int
+    last_inbox_sequence: int
+    fills: dict = field(default_factory=dict)       # order id -> Fill, for orders on the book
+
+
+@dataclass
+class Batch:
+    """Everything one transaction writes, gathered while the engines run."""
+
+    now: object
+    orders: dict = field(default_factory=dict)      # order id -> row values for the UPDATE
+    requests: list = field(default_factory=list)
+    trades: list = field(default_factory=list)
+    audits: list = field(default_factory=list)
+    touched: set = field(default_factory=set)       # PairRuntime.pair_id
+    commands: int = 0
+
+
+class MatchingWorker:
+    """Runs the books of one shard; `process_batch` is one step of the loop, callable from tests."""
+
+    def __init__(self, shard: int, max_batch: int = 5000, heartbeat_every: float = 2.0) -> None:
+        self.shard = shard
+        self.max_batch = max_batch
+        self.heartbeat_every = heartbeat_every
+        self.actor = f"worker:shard-{shard}"
+        self.pairs: dict[int, PairRuntime] = {}
+        self.stale = True            # the books must be (re)built from the database before the next batch
+        self.stopping = False
+        self.batches = 0
+        self.commands = 0
+        self.started_at = timezone.now()
+        self._last_heartbeat = 0.0
+
+    # ---- start: rebuild the books ------------------------------------------------------------
+    def load(self) -> None:
+        """(Re)builds every book of the shard from the committed state: engine checkpoints and the
+        resting orders in priority order."""
+        self.pairs = {}
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id, symbol, tick_size, lot_size FROM exchange_tradingpair WHERE shard = %s ORDER BY id",
+                [self.shard])
+            pairs = cursor.fetchall()
+        for pair_id, symbol, tick_size, lot_size in pairs:
+            self.pairs[pair_id] = self._load_pair(pair_id, symbol, PairUnits(tick_size, lot_size))
+        self.stale = False
+        log.info("books loaded", extra={"event": "books_loaded", "shard": self.shard,
+                                        "pairs": [p.symbol for p in self.pairs.values()],
+                                        "resting": sum(len(p.fills) for p in self.pairs.values())})
+
+    def _load_pair(self, pair_id: int, symbol: str, units: PairUnits) -> PairRuntime:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO exchange_enginestate (pair_id, mode, percentage, command_sequence, trade_sequence,"
+                " last_inbox_sequence, updated_at) VALUES (%s, 'legacy_only', 0, 0, 0, 0, now())"
+                " ON CONFLICT (pair_id) DO NOTHING", [pair_id])
+            cursor.execute("SELECT mode, command_sequence, trade_sequence, last_inbox_sequence"
+                           " FROM exchange_enginestate WHERE pair_id = %s", [pair_id])
+            mode, command_sequence, trade_sequence, last_inbox = cursor.fetchone()
+            cursor.execute(
+                "SELECT id, owner_id, side, price, quantity, filled_quantity, filled_notional FROM exchange_order"
+                " WHERE pair_id = %s AND status IN ('open', 'partially_filled')"
+                " ORDER BY side, CASE WHEN side = 'buy' THEN -price ELSE price END, priority_sequence", [pair_id])
+            rows = cursor.fetchall()
+        resting, fills = [], {}
+        for order_id, owner_id, side, price, quantity, filled, notional in rows:
+            fill = Fill(side, units.lots_from_quantity(quantity), units.lots_from_quantity(filled),
+                        int(notional / (units.tick_size * units.lot_size)))
+            fills[order_id] = fill
+            resting.append(RestingOrder(order_id, owner_id, side, units.ticks_from_price(price),
+                                        fill.quantity - fill.filled))
+        kind = "adaptive" if mode == "adaptive_only" else "legacy"
+        book = book_class(kind).from_snapshot(BookSnapshot(tuple(resting), frozenset()))
+        engine = PairEngine(symbol, book, command_sequence)
+        return PairRuntime(pair_id, symbol, units, engine, trade_sequence, last_inbox, fills)
+
+    # ---- one step: a batch ------------------------------------------------------------------
+    def process_batch(self) -> int:
+        """Takes the pending inbox of the shard (up to max_batch), executes it and commits; returns how
+        many inbox entries it handled. If anything fails the books are rebuilt from the database, which
+        still holds the state before the batch."""
+        if self.stale:
+            self.load()
+        if not self.pairs:
+            return 0
+        try:
+            with transaction.atomic():
+                entries = self._claim_inbox()
+                if not entries:
+                    return 0
+                batch = Batch(timezone.now())
+                for entry in entries:
+                    self._execute(entry, batch)
+                self._write(batch)
+        except Exception:
+            log.exception("batch failed; its inbox stays pending and the books are rebuilt from the database",
+                          extra={"event": "batch_failed", "shard": self.shard})
+            self.stale = True
+            raise
+        self.batches += 1
+        self.commands += len(entries)
+        return len(entries)
+
+    def _claim_inbox(self) -> list[tuple]:
+        """The oldest pending orders and requests of the shard's pairs, merged in arrival order.
+
+        One statement, hence one snapshot: two separate SELECTs could see a request committed between
+        them ahead of an order committed before it, and execute them out of arrival order.
+        """
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "WITH orders AS (SELECT inbox_sequence, 'place' AS kind, id, pair_id, owner_id, side, order_type,"
+                "   time_in_force, self_trade, price, quantity, NULL::bigint AS target FROM exchange_order"
+                "   WHERE status = 'pending' AND pair_id = ANY(%(pairs)s)"
+                "   ORDER BY inbox_sequence LIMIT %(limit)s FOR UPDATE SKIP LOCKED),"
+                " requests AS (SELECT inbox_sequence, kind, id, pair_id, NULL::integer, NULL, NULL, NULL, NULL,"
+                "   NULL::numeric, quantity, order_id FROM exchange_orderrequest"
+                "   WHERE status = 'pending' AND pair_id = ANY(%(pairs)s)"
+                "   ORDER BY inbox_sequence LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
+                " SELECT * FROM orders UNION ALL SELECT * FROM requests ORDER BY 1 LIMIT %(limit)s",
+                {"pairs": list(self.pairs), "limit": self.max_batch})
+            return cursor.fetchall()
+
+    def _execute(self, entry: tuple, batch: Batch) -> None:
+        runtime = self.pairs[entry[3]]
+        runtime.last_inbox_sequence = max(runtime.last_inbox_sequence, entry[0])
+        batch.touched.add(runtime.pair_id)
+        batch.commands += 1
+        if entry[1] == "place":
+            self._place(runtime, entry, batch)
+        else:
+            self._request(runtime, entry, batch)
+
+    # ---- a new order ----------------------------------------------------------------------------
+    def _place(self, runtime: PairRuntime, entry: tuple, batch: Batch) -> None:
+        _, _, order_id, _, owner_id, side, order_type, time_in_force, self_trade, price, quantity, _ = entry
+        units = runtime.units
+        try:
+            ticks = None if price is None else units.ticks_from_price(price)
+            lots = units.lots_from_quantity(quantity)
+        except OffGridError as error:
+            # The API checks the grid; a tick or lot size changed since the order was accepted.
+            self._reject(runtime, order_id, "off_grid", str(error), batch)
+            return
+        sequence, events = runtime.engine.apply(
+            PlaceOrder(order_id, owner_id, side, lots, ticks, order_type, time_in_force, self_trade))
+        taker = Fill(side, lots)
+        status, reason, priority = "filled", "", None
+        for event in events:
+            kind = event[0]
+            if kind == "trade":
+                self._trade(runtime, event, taker, sequence, batch)
+            elif kind == "cancelled":
+                if event[1] == order_id:
+                    status, reason = "cancelled", event[2]
+                else:
+                    self._maker_cancelled(runtime, event[1], event[2], batch)
+            elif kind == "rested":
+                status = "partially_filled" if taker.filled else "open"
+                priority = sequence
+                runtime.fills[order_id] = taker
+            elif kind == "rejected":
+                self._reject(runtime, order_id, event[2], "", batch)
+                return
+        self._order_row(runtime, order_id, taker, status, reason, priority, batch)
+
+    def _trade(self, runtime: PairRuntime, event: tuple, taker: Fill, sequence: int, batch: Batch) -> None:
+        _, maker_id, taker_id, ticks, lots = event
+        maker = runtime.fills[maker_id]
+        for fill in (maker, taker):
+            fill.filled += lots
+            fill.notional += ticks * lots
+        runtime.trade_sequence += 1
+        units = runtime.units
+        batch.trades.append((runtime.pair_id, runtime.trade_sequence, maker_id, taker_id,
+                             units.price_from_ticks(ticks), units.quantity_from_lots(lots), taker.side,
+                             sequence, batch.now))
+        if maker.filled == maker.quantity:
+            del runtime.fills[maker_id]
+            self._order_row(runtime, maker_id, maker, "filled", "", None, batch)
+        else:
+            self._order_row(runtime, maker_id, maker, "partially_filled", "", None, batch)
+
+    def _maker_cancelled(self, runtime: PairRuntime, order_id: int, reason: str, batch: Batch) -> None:
+        fill = runtime.fills.pop(order_id)
+        self._order_row(runtime, order_id, fill, "cancelled", reason, None, batch)
+        batch.audits.append((self.actor, "order_cancelled", f"order:{order_id}", {"reason": reason}))
+
+    def _reject(self, runtime: PairRuntime, order_id: int, reason: str, message: str, batch: Batch) -> None:
+        batch.orders[order_id] = (order_id, "rejected", None, None, None, None, reason, None)
+        details = {"reason": reason, "pair": runtime.symbol, **({"message": message} if message else {})}
+        batch.audits.append((self.actor, "order_rejected", f"order:{order_id}", details))
+
+    # ---- cancel and reduce ----------------------------------------------------------------------
+    def _request(self, runtime: PairRuntime, entry: tuple, batch: Batch) -> None:
+        _, kind, request_id, _, _, _, _, _, _, _, quantity, order_id = entry
+        if kind == "cancel":
+            command = CancelOrder(order_id)
+        else:
+            try:
+                command = ReduceOrder(order_id, runtime.units.lots_from_quantity(quantity))
+            except OffGridError:
+                batch.requests.append((request_id, "rejected", "off_grid", batch.now))
+                return
+        _, events = runtime.engine.apply(command)
+        if events[0][0] == "rejected":
+            batch.requests.append((request_id, "rejected", events[0][2], batch.now))
+            return
+        batch.requests.append((request_id, "accepted", "", batch.now))
+        fill = runtime.fills[order_id]
+        if any(event[0] == "cancelled" for event in events):
+            del runtime.fills[order_id]
+            self._order_row(runtime, order_id, fill, "cancelled", "user", None, batch)
+            batch.audits.append((self.actor, "order_cancelled", f"order:{order_id}", {"reason": "user"}))
+            return
+        if kind == "reduce":
+            fill.quantity = fill.filled + command.quantity
+            status = "partially_filled" if fill.filled else "open"
+            self._order_row(runtime, order_id, fill, status, "", None, batch)
+
+    # ---- writing the batch ----------------------------------------------------------------------
+    def _order_row(self, runtime: PairRuntime, order_id: int, fill: Fill, status: str, reason: str,
+                   priority: int | None, batch: Batch) -> None:
+        units = runtime.units
+        average = None
+        if fill.filled:
+            with localcontext() as context:
+                context.prec = 60     # 20 integer digits + 18 decimals do not fit the default 28
+                average = (units.tick_size * fill.notional / fill.filled).quantize(AMOUNT_PLACES)
+        previous = batch.orders.get(order_id)
+        if previous is not None and priority is None:
+            priority = previous[7]
+        batch.orders[order_id] = (
+            order_id, status, units.quantity_from_lots(fill.filled),
+            units.tick_size * units.lot_size * fill.notional, average, units.quantity_from_lots(fill.quantity),
+            reason, priority)
+
+    def _write(self, batch: Batch) -> None:
+        cursor = connection.connection.cursor()
+        try:
+            self._write_rows(cursor, batch)
+        finally:
+            cursor.close()
+
+    def _write_rows(self, cursor, batch: Batch) -> None:
+        if batch.trades:
+            execute_values(cursor, "INSERT INTO exchange_trade (pair_id, sequence, maker_order_id, taker_order_id,"
+                           " price, quantity, taker_side, engine_sequence, executed_at) VALUES %s",
+                           batch.trades, page_size=2000)
+        if batch.orders:
+            execute_values(
+                cursor,
+                "UPDATE exchange_order AS o SET status = v.status,"
+                " filled_quantity = COALESCE(v.filled, o.filled_quantity),"
+                " filled_notional = COALESCE(v.notional, o.filled_notional),"
+                " average_fill_price = COALESCE(v.average, o.average_fill_price),"
+                " quantity = COALESCE(v.quantity, o.quantity), reason = v.reason,"
+                " priority_sequence = COALESCE(v.priority, o.priority_sequence), updated_at = now()"
+                " FROM (VALUES %s) AS v(id, status, filled, notional, average, quantity, reason, priority)"
+                " WHERE o.id = v.id",
+                list(batch.orders.values()),
+                template="(%s::bigint, %s, %s::numeric, %s::numeric, %s::numeric, %s::numeric, %s, %s::bigint)",
+                page_size=2000)
+        if batch.requests:
+            execute_values(cursor, "UPDATE exchange_orderrequest AS r SET status = v.status, reason = v.reason,"
+                           " processed_at = v.at FROM (VALUES %s) AS v(id, status, reason, at) WHERE r.id = v.id",
+                           batch.requests, template="(%s::bigint, %s, %s, %s::timestamptz)", page_size=2000)
+        if batch.audits:
+            execute_values(cursor, "INSERT INTO exchange_auditlog (actor, action, target, details, created_at)"
+                           " VALUES %s",
+                           [(actor, action, target, json.dumps(details), batch.now)
+                            for actor, action, target, details in batch.audits], page_size=2000)
+        for pair_id in sorted(batch.touched):
+            runtime = self.pairs[pair_id]
+            cursor.execute(
+                "UPDATE exchange_enginestate SET command_sequence = %s, trade_sequence = %s,"
+                " last_inbox_sequence = %s, updated_at = %s WHERE pair_id = %s",
+                [runtime.engine.sequence, runtime.trade_sequence, runtime.last_inbox_sequence, batch.now, pair_id])
+            cursor.execute("SELECT pg_notify(%s, '')", [results_channel(pair_id)])
+
+    # ---- the loop -----------------------------------------------------------------------------
+    def heartbeat(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO exchange_workerheartbeat (shard, pid, hostname, started_at, last_seen, batches, commands)"
+                " VALUES (%s, %s, %s, %s, now(), %s, %s) ON CONFLICT (shard) DO UPDATE SET pid = EXCLUDED.pid,"
+                " hostname = EXCLUDED.hostname, started_at = EXCLUDED.started_at, last_seen = now(),"
+                " batches = EXCLUDED.batches, commands = EXCLUDED.commands",
+                [self.shard, os.getpid(), socket.gethostname(), self.started_at, self.batches, self.commands])
+        self._last_heartbeat = time.monotonic()
+
+    def run(self) -> None:
+        """Serves until SIGTERM or SIGINT, finishing the batch in hand; woken by NOTIFY, never polling."""
+        wake_reader, wake_writer = os.pipe()
+        os.set_blocking(wake_writer, False)
+        signal.set_wakeup_fd(wake_writer)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._request_stop)
+        log.info("worker started", extra={"event": "worker_started", "shard": self.shard})
+        while not self.stopping:
+            try:
+                self._serve(wake_reader)
+            except DatabaseError:
+                # Logged by process_batch or here; the database may be restarting: reconnect and resume.
+                log.exception("database error; reconnecting", extra={"event": "worker_reconnect"})
+                connection.close()
+                time.sleep(1.0)
+        self.heartbeat()
+        log.info("worker stopped", extra={"event": "worker_stopped", "shard": self.shard,
+                                          "batches": self.batches, "commands": self.commands})
+
+    def _serve(self, wake_reader: int) -> None:
+        self.load()
+        with connection.cursor() as cursor:
+            cursor.execute(f"LISTEN {INBOX_CHANNEL}")
+        pg = connection.connection
+        self.heartbeat()
+        while not self.stopping:
+            pg.notifies.clear()          # before the claim: a NOTIFY read during it is not lost
+            if self.process_batch():
+                self._heartbeat_if_due()
+                continue
+            if pg.notifies:
+                continue
+            self._heartbeat_if_due()
+            readable, _, _ = select.select([pg, wake_reader], [], [], self.heartbeat_every)
+            if wake_reader in readable:
+                os.read(wake_reader, 512)
+            if pg in readable:
+                pg.poll()
+
+    def _heartbeat_if_due(self) -> None:
+        if time.monotonic() - self._last_heartbeat >= self.heartbeat_every:
+            self.heartbeat()
+
+    def _request_stop(self, signum: int, frame: object) -> None:
+        self.stopping = True

@@ -1,0 +1,62 @@
+"""Multi-process tests: a real matching worker process against the test database."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def worker_environment() -> dict:
+    """The environment that points a child process at the test database (not the development one)."""
+    settings = connection.settings_dict
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    env.update(DB_HOST=settings["HOST"] or "localhost", DB_PORT=str(settings["PORT"] or 5432),
+               DB_NAME=settings["NAME"], DB_USER=settings["USER"] or "", DB_PASSWORD=settings["PASSWORD"] or "",
+               LOG_LEVEL="warning")
+    return env
+
+
+class WorkerProcess:
+    """Starts, kills and stops `manage.py run_matching_worker` child processes."""
+
+    def __init__(self, shard: int = 0) -> None:
+        self.shard = shard
+        self.process: subprocess.Popen | None = None
+
+    def start(self, *extra: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "run_matching_worker", "--shard", str(self.shard), "--heartbeat", "0.5",
+             *extra], cwd=ROOT, env=worker_environment())
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self, timeout: float = 20) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+@pytest.fixture
+def worker():
+    process = WorkerProcess()
+    yield process
+    if process.running():
+        process.kill()
+
+
+def wait_until(condition, timeout: float, every: float = 0.05, message: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(every)

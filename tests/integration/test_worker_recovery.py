@@ -1,0 +1,88 @@
+"""Nothing lost, nothing doubled: the worker killed with SIGKILL at random moments under a live stream ends
+exactly where an uninterrupted worker ends; an order accepted while no worker ran is executed later."""
+import random
+import threading
+
+import pytest
+from django.db import connection
+
+from exchange.models import Order, Trade
+from tests.integration.conftest import wait_until
+from tests.integration.order_stream import feed, final_state, make_stream, prepare_market, reset_market
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+STREAM_LENGTH = 20_000
+
+
+def pending_count() -> int:
+    return Order.objects.filter(status="pending").count()
+
+
+def run_uninterrupted(worker, stream, users):
+    worker.start()
+    ids = feed(stream, users, pause=0.02)
+    wait_until(lambda: pending_count() == 0, timeout=180, message="the inbox to drain")
+    assert worker.stop() == 0
+    return ids
+
+
+def run_with_kills(worker, stream, users, kills: int, seed: int):
+    """Kills the worker `kills` times while the stream is fed; returns the ids and how many kills hit a
+    worker that still had work in its inbox."""
+    rng = random.Random(seed)
+    fed: dict = {}
+    feeder = threading.Thread(target=lambda: fed.update(ids=feed_in_thread(stream, users)))
+    worker.start()
+    feeder.start()
+    kills_with_work = 0
+    for _ in range(kills):
+        threading.Event().wait(rng.uniform(1.2, 2.2))    # startup takes ~1 s: kills land mid-stream
+        kills_with_work += pending_count() > 0
+        worker.kill()
+        worker.start()
+    feeder.join()
+    wait_until(lambda: pending_count() == 0, timeout=180, message="the inbox to drain after the kills")
+    assert worker.stop() == 0
+    return fed["ids"], kills_with_work
+
+
+def feed_in_thread(stream, users):
+    try:
+        return feed(stream, users, pause=0.15)
+    finally:
+        connection.close()
+
+
+def test_worker_killed_at_random_moments_ends_exactly_like_an_uninterrupted_run(worker):
+    users = prepare_market()
+    stream = make_stream(STREAM_LENGTH, seed=2026)
+
+    ids = run_uninterrupted(worker, stream, users)
+    expected_orders, expected_trades, expected_requests = final_state(ids)
+    assert len(expected_trades) > 5_000, "the stream must trade a lot to prove anything"
+
+    reset_market()
+    ids, kills_with_work = run_with_kills(worker, stream, users, kills=5, seed=7)
+    orders, trades, requests = final_state(ids)
+
+    assert kills_with_work >= 3, "most kills must hit a worker with work in hand"
+    assert pending_count() == 0
+    assert len(trades) == len({(t[0], t[1]) for t in trades}), "a trade sequence was used twice"
+    assert orders == expected_orders
+    assert trades == expected_trades
+    assert requests == expected_requests
+
+
+def test_an_order_accepted_while_the_worker_was_down_is_executed_when_it_starts(worker):
+    users = prepare_market()
+    stream = [("place", "BTCUSDT", 1, "sell", "limit", "gtc", "expire_taker", 50000, 1),
+              ("place", "BTCUSDT", 2, "buy", "limit", "gtc", "expire_taker", 50000, 1)]
+    ids = feed(stream, users)
+    assert pending_count() == 2
+    worker.start()
+    wait_until(lambda: pending_count() == 0, timeout=60, message="the worker to take the orders")
+    assert worker.stop() == 0
+    trade = Trade.objects.get()
+    assert (trade.maker_order_id, trade.taker_order_id) == (ids[0], ids[1])
+    assert set(Order.objects.values_list("status", flat=True)) == {"filled"}
