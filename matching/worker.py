@@ -319,7 +319,7 @@ class MatchingWorker:
                 " filled_notional = COALESCE(v.notional, o.filled_notional),"
                 " average_fill_price = COALESCE(v.average, o.average_fill_price),"
                 " quantity = COALESCE(v.quantity, o.quantity), reason = v.reason,"
-                " priority_sequence = COALESCE(v.priority, o.priority_sequence), updated_at = now()"
+                " priority_sequence = COALESCE(v.priority, o.priority_sequence), updated_at = clock_timestamp()"
                 " FROM (VALUES %s) AS v(id, status, filled, notional, average, quantity, reason, priority)"
                 " WHERE o.id = v.id",
                 list(batch.orders.values()),

@@ -7,6 +7,7 @@ import sys
 import threading
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
@@ -31,8 +32,11 @@ class ChildProcess:
 def child_processes(port: int) -> list[ChildProcess]:
     """The processes `run_exchange` supervises; the matching worker and celery worker and beat join here."""
     daphne = [sys.executable, "-m", "daphne", "--bind", "0.0.0.0", "--port", str(port)]
+    manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
     return [
         ChildProcess("web", [*daphne, "exchange.asgi:application"], {"SERVICE_NAME": "exchange-web"}),
+        ChildProcess("matching-worker", [*manage, "run_matching_worker", "--shard", "0"],
+                     {"SERVICE_NAME": "matching-worker"}),
     ]
 
 
