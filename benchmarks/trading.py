@@ -14,7 +14,8 @@ from pathlib import Path
 
 from benchmarks.engine_workloads import WORKLOADS
 
-OUTPUT = Path(os.environ.get("EXCHANGE_VAR_DIR", Path(__file__).resolve().parent.parent / "var")) / "benchmarks"
+ROOT = Path(__file__).resolve().parent.parent
+OUTPUT = Path(os.environ.get("EXCHANGE_VAR_DIR", ROOT / "var")) / "benchmarks"
 BOOKS = ("legacy", "adaptive")
 
 
@@ -44,6 +45,42 @@ def print_engine_line(workload: str, book: str, f: dict) -> None:
           f"{f['bytes_per_resting_order']:5} B/resting order")
 
 
+def benchmark_database_environment() -> dict:
+    """A scratch database beside the configured one, migrated: the benchmarks truncate its tables."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exchange.settings")
+    import django
+    django.setup()
+    from django.db import connection
+    settings = connection.settings_dict
+    name = f"{settings['NAME']}_benchmark"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+        if cursor.fetchone() is None:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    env.update(DB_HOST=settings["HOST"] or "localhost", DB_PORT=str(settings["PORT"] or 5432), DB_NAME=name,
+               DB_USER=settings["USER"] or "", DB_PASSWORD=settings["PASSWORD"] or "")
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], env=env, check=True, cwd=ROOT)
+    return env
+
+
+def pipeline_section(orders: int) -> dict:
+    print(f"== pipeline: {orders:,} orders through one worker, PostgreSQL on this machine, "
+          f"{os.cpu_count()} cores ==")
+    env = benchmark_database_environment()
+    env["PIPELINE_ORDERS"] = str(orders)
+    result = subprocess.run([sys.executable, "-m", "benchmarks.pipeline"], env=env, cwd=ROOT, check=True,
+                            capture_output=True, text=True)
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    print(f"throughput   {figures['orders_per_s']:>8,} orders/s  {figures['trades_per_s']:>8,} trades/s over "
+          f"{figures['sustained_seconds']} s (slowest 5 s window: {figures['slowest_5s_orders_per_s']:,} orders/s)")
+    print(f"latency at {figures['offered_orders_per_s']:,} orders/s offered: order p50 "
+          f"{figures['order_latency_p50_ms']} ms  p95 {figures['order_latency_p95_ms']} ms  p99 "
+          f"{figures['order_latency_p99_ms']} ms; trade p50 {figures['trade_latency_p50_ms']} ms  p95 "
+          f"{figures['trade_latency_p95_ms']} ms")
+    return figures
+
+
 def write(name: str, figures: dict) -> None:
     OUTPUT.mkdir(parents=True, exist_ok=True)
     path = OUTPUT / f"{name}.json"
@@ -53,11 +90,15 @@ def write(name: str, figures: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Trading benchmarks")
-    parser.add_argument("--section", choices=["engine", "all"], default="all")
-    parser.add_argument("--commands", type=int, default=1_000_000)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--section", choices=["engine", "pipeline", "all"], default="all")
+    parser.add_argument("--commands", type=int, default=1_000_000, help="engine: commands per workload")
+    parser.add_argument("--runs", type=int, default=3, help="engine: runs per figure (the median is kept)")
+    parser.add_argument("--orders", type=int, default=700_000, help="pipeline: orders in the throughput run")
     options = parser.parse_args()
-    write("engine", engine_section(options.commands, options.runs))
+    if options.section in ("engine", "all"):
+        write("engine", engine_section(options.commands, options.runs))
+    if options.section in ("pipeline", "all"):
+        write("pipeline", pipeline_section(options.orders))
 
 
 if __name__ == "__main__":

@@ -77,44 +77,57 @@ def inbox_sequence_field() -> models.BigIntegerField:
 INBOX_SEQUENCE = "exchange_inbox_seq"
 
 
+class OrderSide(models.TextChoices):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class OrderType(models.TextChoices):
+    LIMIT = "limit"
+    MARKET = "market"
+
+
+class OrderTimeInForce(models.TextChoices):
+    GTC = "gtc", "Good till cancelled"
+    IOC = "ioc", "Immediate or cancel"
+    FOK = "fok", "Fill or kill"
+    POST_ONLY = "post_only", "Post only"
+
+
+class OrderSelfTrade(models.TextChoices):
+    EXPIRE_TAKER = "expire_taker"
+    EXPIRE_MAKER = "expire_maker"
+    EXPIRE_BOTH = "expire_both"
+    NONE = "none"
+
+
+class OrderStatus(models.TextChoices):
+    PENDING = "pending"
+    OPEN = "open"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+
+
 class Order(models.Model):
     """A user's order. Committed as `pending` by the API (the order row is the worker's inbox); from then
     on only the matching worker changes it."""
 
-    class Side(models.TextChoices):
-        BUY = "buy"
-        SELL = "sell"
-
-    class Type(models.TextChoices):
-        LIMIT = "limit"
-        MARKET = "market"
-
-    class TimeInForce(models.TextChoices):
-        GTC = "gtc", "Good till cancelled"
-        IOC = "ioc", "Immediate or cancel"
-        FOK = "fok", "Fill or kill"
-        POST_ONLY = "post_only", "Post only"
-
-    class SelfTrade(models.TextChoices):
-        EXPIRE_TAKER = "expire_taker"
-        EXPIRE_MAKER = "expire_maker"
-        EXPIRE_BOTH = "expire_both"
-        NONE = "none"
-
-    class Status(models.TextChoices):
-        PENDING = "pending"
-        OPEN = "open"
-        PARTIALLY_FILLED = "partially_filled"
-        FILLED = "filled"
-        CANCELLED = "cancelled"
-        REJECTED = "rejected"
+    Side = OrderSide
+    Type = OrderType
+    TimeInForce = OrderTimeInForce
+    SelfTrade = OrderSelfTrade
+    Status = OrderStatus
 
     RESTING_STATUSES = (Status.OPEN, Status.PARTIALLY_FILLED)
     FINISHED_STATUSES = (Status.FILLED, Status.CANCELLED, Status.REJECTED)
 
     id = models.BigAutoField(primary_key=True)
-    owner = models.ForeignKey("auth.User", on_delete=models.PROTECT, related_name="orders")
-    pair = models.ForeignKey(TradingPair, on_delete=models.PROTECT, related_name="orders")
+    # No single-column indexes on the two keys: the composite indexes below serve every query, and each
+    # index costs the worker's batch UPDATE a write per order.
+    owner = models.ForeignKey("auth.User", on_delete=models.PROTECT, related_name="orders", db_index=False)
+    pair = models.ForeignKey(TradingPair, on_delete=models.PROTECT, related_name="orders", db_index=False)
     side = models.CharField(max_length=4, choices=Side.choices)
     order_type = models.CharField(max_length=6, choices=Type.choices, default=Type.LIMIT)
     time_in_force = models.CharField(max_length=9, choices=TimeInForce.choices, default=TimeInForce.GTC)
@@ -150,6 +163,13 @@ class Order(models.Model):
                                    name="order_filled_within_quantity"),
             models.CheckConstraint(condition=Q(order_type="market", price__isnull=True) |
                                    Q(order_type="limit", price__gt=0), name="order_price_matches_type"),
+            # The worker trusts these columns (it skips the engine's command validation): the table enforces
+            # the engine's vocabulary.
+            models.CheckConstraint(condition=Q(side__in=OrderSide.values), name="order_side_known"),
+            models.CheckConstraint(condition=Q(time_in_force__in=OrderTimeInForce.values),
+                                   name="order_time_in_force_known"),
+            models.CheckConstraint(condition=Q(self_trade__in=OrderSelfTrade.values), name="order_self_trade_known"),
+            models.CheckConstraint(condition=Q(status__in=OrderStatus.values), name="order_status_known"),
         ]
 
     def __str__(self) -> str:
@@ -195,7 +215,7 @@ class Trade(models.Model):
     `sequence` numbers a pair's trades from 1; it is unique, so a replayed batch can never double a trade."""
 
     id = models.BigAutoField(primary_key=True)
-    pair = models.ForeignKey(TradingPair, on_delete=models.PROTECT, related_name="trades")
+    pair = models.ForeignKey(TradingPair, on_delete=models.PROTECT, related_name="trades", db_index=False)
     sequence = models.BigIntegerField()
     maker_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="maker_trades")
     taker_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="taker_trades")

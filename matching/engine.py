@@ -39,6 +39,15 @@ class PairEngine:
         self.sequence = sequence + 1
         return sequence, events
 
+    def place(self, order_id: int, account: int, side: str, quantity: int, price: int | None, order_type: str,
+              time_in_force: str, self_trade: str) -> tuple[int, list[Event]]:
+        """`apply(PlaceOrder(...))` for callers whose fields are already validated (the worker's rows are
+        checked by the table's constraints); skipping the command object saves ~3 µs an order."""
+        events = self.book.place(order_id, account, side, quantity, price, order_type, time_in_force, self_trade)
+        sequence = self.sequence
+        self.sequence = sequence + 1
+        return sequence, events
+
     def snapshot(self) -> EngineSnapshot:
         return EngineSnapshot(self.symbol, self.sequence, self.book.snapshot())
 

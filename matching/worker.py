@@ -14,6 +14,7 @@ instances cost ~10 µs per row, which at the 20,000 orders/s target would be a f
 """
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -22,20 +23,49 @@ import signal
 import socket
 import time
 from dataclasses import dataclass, field
-from decimal import Decimal, localcontext
 
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from psycopg2.extras import execute_values
 
 from matching.engine import PairEngine, book_class
-from matching.orders import BookSnapshot, CancelOrder, PlaceOrder, ReduceOrder, RestingOrder
+from matching.orders import BookSnapshot, CancelOrder, ReduceOrder, RestingOrder
 from matching.units import OffGridError, PairUnits
 
 log = logging.getLogger("matching.worker")
 
 INBOX_CHANNEL = "exchange_inbox"
-AMOUNT_PLACES = Decimal("1e-18")          # the Decimal columns' 18 decimals
+
+
+# Per-session scratch table for a batch's order updates (lots and ticks), emptied by each COMMIT.
+ORDER_UPDATES_TABLE = (
+    "CREATE TEMP TABLE IF NOT EXISTS worker_order_update (id bigint, status text, filled bigint, notional numeric,"
+    " quantity bigint, reason text, priority bigint) ON COMMIT DELETE ROWS")
+# A rejected order has no fills (NULL lots): its amounts stay as they are.
+ORDER_UPDATE = (
+    "UPDATE exchange_order AS o SET status = v.status, reason = v.reason,"
+    " filled_quantity = COALESCE(v.filled * p.lot_size, o.filled_quantity),"
+    " filled_notional = COALESCE(v.notional * p.tick_size * p.lot_size, o.filled_notional),"
+    " average_fill_price = CASE WHEN v.filled > 0 THEN round(v.notional * p.tick_size / v.filled, 18)"
+    "   ELSE o.average_fill_price END,"
+    " quantity = COALESCE(v.quantity * p.lot_size, o.quantity),"
+    " priority_sequence = COALESCE(v.priority, o.priority_sequence), updated_at = clock_timestamp()"
+    " FROM worker_order_update AS v, exchange_tradingpair AS p WHERE o.id = v.id AND p.id = o.pair_id")
+
+
+def copy_rows(cursor, table: str, rows) -> None:
+    """COPY rows (tuples of str/int/Decimal/datetime/None) into `table` in PostgreSQL's text format.
+    Values never contain tabs, newlines or backslashes here: enums, numbers, timestamps, compact JSON."""
+    buffer = io.StringIO()
+    write = buffer.write
+    for row in rows:
+        write("\t".join(NULL if value is None else str(value) for value in row))
+        write("\n")
+    buffer.seek(0)
+    cursor.copy_expert(f"COPY {table} FROM STDIN", buffer)
+
+
+NULL = r"\N"
 
 
 def results_channel(pair_id: int) -> str:
@@ -206,8 +236,9 @@ class MatchingWorker:
             # The API checks the grid; a tick or lot size changed since the order was accepted.
             self._reject(runtime, order_id, "off_grid", str(error), batch)
             return
-        sequence, events = runtime.engine.apply(
-            PlaceOrder(order_id, owner_id, side, lots, ticks, order_type, time_in_force, self_trade))
+        # The row's vocabulary is enforced by the table's constraints, so no PlaceOrder is built to check it.
+        sequence, events = runtime.engine.place(order_id, owner_id, side, lots, ticks, order_type, time_in_force,
+                                                self_trade)
         taker = Fill(side, lots)
         status, reason, priority = "filled", "", None
         for event in events:
@@ -251,7 +282,7 @@ class MatchingWorker:
         batch.audits.append((self.actor, "order_cancelled", f"order:{order_id}", {"reason": reason}))
 
     def _reject(self, runtime: PairRuntime, order_id: int, reason: str, message: str, batch: Batch) -> None:
-        batch.orders[order_id] = (order_id, "rejected", None, None, None, None, reason, None)
+        batch.orders[order_id] = (order_id, "rejected", None, None, None, reason, None)
         details = {"reason": reason, "pair": runtime.symbol, **({"message": message} if message else {})}
         batch.audits.append((self.actor, "order_rejected", f"order:{order_id}", details))
 
@@ -283,64 +314,47 @@ class MatchingWorker:
             self._order_row(runtime, order_id, fill, status, "", None, batch)
 
     # ---- writing the batch ----------------------------------------------------------------------
-    def _order_row(self, runtime: PairRuntime, order_id: int, fill: Fill, status: str, reason: str,
+    @staticmethod
+    def _order_row(runtime: PairRuntime, order_id: int, fill: Fill, status: str, reason: str,
                    priority: int | None, batch: Batch) -> None:
-        units = runtime.units
-        average = None
-        if fill.filled:
-            with localcontext() as context:
-                context.prec = 60     # 20 integer digits + 18 decimals do not fit the default 28
-                average = (units.tick_size * fill.notional / fill.filled).quantize(AMOUNT_PLACES)
-        previous = batch.orders.get(order_id)
-        if previous is not None and priority is None:
-            priority = previous[7]
-        batch.orders[order_id] = (
-            order_id, status, units.quantity_from_lots(fill.filled),
-            units.tick_size * units.lot_size * fill.notional, average, units.quantity_from_lots(fill.quantity),
-            reason, priority)
+        """Records an order's new state in lots and ticks; the UPDATE turns them into Decimals with the
+        pair's sizes (Decimal arithmetic here was a fifth of the worker's Python time)."""
+        if priority is None:
+            previous = batch.orders.get(order_id)
+            if previous is not None:
+                priority = previous[6]
+        batch.orders[order_id] = (order_id, status, fill.filled, fill.notional, fill.quantity, reason, priority)
 
     def _write(self, batch: Batch) -> None:
+        """Writes the batch with COPY: formatting rows as text ourselves measured 4x cheaper than
+        psycopg2's per-value adaptation (`execute_values` spent 30% of the worker's time in mogrify)."""
         cursor = connection.connection.cursor()
         try:
-            self._write_rows(cursor, batch)
+            if batch.trades:
+                copy_rows(cursor, "exchange_trade (pair_id, sequence, maker_order_id, taker_order_id, price,"
+                          " quantity, taker_side, engine_sequence, executed_at)", batch.trades)
+            if batch.orders:
+                cursor.execute(ORDER_UPDATES_TABLE)
+                copy_rows(cursor, "worker_order_update", batch.orders.values())
+                cursor.execute(ORDER_UPDATE)
+            if batch.requests:
+                execute_values(cursor, "UPDATE exchange_orderrequest AS r SET status = v.status, reason = v.reason,"
+                               " processed_at = v.at FROM (VALUES %s) AS v(id, status, reason, at) WHERE r.id = v.id",
+                               batch.requests, template="(%s::bigint, %s, %s, %s::timestamptz)", page_size=5000)
+            if batch.audits:
+                copy_rows(cursor, "exchange_auditlog (actor, action, target, details, created_at)",
+                          [(actor, action, target, json.dumps(details), batch.now)
+                           for actor, action, target, details in batch.audits])
+            for pair_id in sorted(batch.touched):
+                runtime = self.pairs[pair_id]
+                cursor.execute(
+                    "UPDATE exchange_enginestate SET command_sequence = %s, trade_sequence = %s,"
+                    " last_inbox_sequence = %s, updated_at = %s WHERE pair_id = %s",
+                    [runtime.engine.sequence, runtime.trade_sequence, runtime.last_inbox_sequence, batch.now,
+                     pair_id])
+                cursor.execute("SELECT pg_notify(%s, '')", [results_channel(pair_id)])
         finally:
             cursor.close()
-
-    def _write_rows(self, cursor, batch: Batch) -> None:
-        if batch.trades:
-            execute_values(cursor, "INSERT INTO exchange_trade (pair_id, sequence, maker_order_id, taker_order_id,"
-                           " price, quantity, taker_side, engine_sequence, executed_at) VALUES %s",
-                           batch.trades, page_size=2000)
-        if batch.orders:
-            execute_values(
-                cursor,
-                "UPDATE exchange_order AS o SET status = v.status,"
-                " filled_quantity = COALESCE(v.filled, o.filled_quantity),"
-                " filled_notional = COALESCE(v.notional, o.filled_notional),"
-                " average_fill_price = COALESCE(v.average, o.average_fill_price),"
-                " quantity = COALESCE(v.quantity, o.quantity), reason = v.reason,"
-                " priority_sequence = COALESCE(v.priority, o.priority_sequence), updated_at = clock_timestamp()"
-                " FROM (VALUES %s) AS v(id, status, filled, notional, average, quantity, reason, priority)"
-                " WHERE o.id = v.id",
-                list(batch.orders.values()),
-                template="(%s::bigint, %s, %s::numeric, %s::numeric, %s::numeric, %s::numeric, %s, %s::bigint)",
-                page_size=2000)
-        if batch.requests:
-            execute_values(cursor, "UPDATE exchange_orderrequest AS r SET status = v.status, reason = v.reason,"
-                           " processed_at = v.at FROM (VALUES %s) AS v(id, status, reason, at) WHERE r.id = v.id",
-                           batch.requests, template="(%s::bigint, %s, %s, %s::timestamptz)", page_size=2000)
-        if batch.audits:
-            execute_values(cursor, "INSERT INTO exchange_auditlog (actor, action, target, details, created_at)"
-                           " VALUES %s",
-                           [(actor, action, target, json.dumps(details), batch.now)
-                            for actor, action, target, details in batch.audits], page_size=2000)
-        for pair_id in sorted(batch.touched):
-            runtime = self.pairs[pair_id]
-            cursor.execute(
-                "UPDATE exchange_enginestate SET command_sequence = %s, trade_sequence = %s,"
-                " last_inbox_sequence = %s, updated_at = %s WHERE pair_id = %s",
-                [runtime.engine.sequence, runtime.trade_sequence, runtime.last_inbox_sequence, batch.now, pair_id])
-            cursor.execute("SELECT pg_notify(%s, '')", [results_channel(pair_id)])
 
     # ---- the loop -----------------------------------------------------------------------------
     def heartbeat(self) -> None:
