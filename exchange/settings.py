@@ -206,6 +206,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Every error answer is {"error": {"code", "message", "fields"}}; see exchange/api_errors.py.
+    "EXCEPTION_HANDLER": "exchange.api_errors.handle_exception",
 }
 
 SPECTACULAR_SETTINGS = {
@@ -217,6 +219,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # An order's side and a trade's taker side are one choice set; the two statuses are distinct ones.
+    "ENUM_NAME_OVERRIDES": {
+        "SideEnum": "exchange.models.Order.Side",
+        "OrderStatusEnum": "exchange.models.Order.Status",
+        "PairStatusEnum": "exchange.models.TradingPair.Status",
+    },
 }
 
 SERVICE_NAME = envstr("SERVICE_NAME", "exchange-web")

@@ -1,4 +1,5 @@
-"""URL routes: the Django admin at /backoffice/, health, metrics and the API schema and docs."""
+"""URL routes: the Django admin at /backoffice/, health, metrics, the trading API under /api/ with its schema
+and docs."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -10,6 +11,7 @@ urlpatterns = [
     path("backoffice/", admin.site.urls),
     path("health", views.health, name="health"),
     path("", include("django_prometheus.urls")),
+    path("api/", include("exchange.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

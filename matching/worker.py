@@ -1,7 +1,7 @@
 """The matching worker: the one adapter between PostgreSQL and the pure engine, one process per shard.
 
 It rebuilds each book of its shard from the resting orders, then loops: take the pending inbox (new
-orders and cancel/reduce requests, in `inbox_sequence` order, `FOR UPDATE SKIP LOCKED`), run it through
+orders and cancel/reduce requests, in `inbox_sequence` order, `FOR NO KEY UPDATE SKIP LOCKED`), run it through
 the engines, and commit order states, trades, audit entries and the engines' checkpoints in **one
 transaction per batch**. Nothing is acknowledged before that commit, so a crash at any point leaves the
 inbox rows pending and the restarted worker redoes exactly the lost batch.
@@ -35,6 +35,7 @@ from matching.units import OffGridError, PairUnits
 log = logging.getLogger("matching.worker")
 
 INBOX_CHANNEL = "exchange_inbox"
+SHARD_LOCK_CLASS = 7420          # pg_advisory_lock(SHARD_LOCK_CLASS, shard): held by the shard's worker
 
 
 # Per-session scratch table for a batch's order updates (lots and ticks), emptied by each COMMIT.
@@ -193,24 +194,30 @@ class MatchingWorker:
             raise
         self.batches += 1
         self.commands += len(entries)
+        log.debug("batch committed", extra={"event": "batch_committed", "shard": self.shard, "size": len(entries),
+                                            "first_inbox": entries[0][0], "last_inbox": entries[-1][0],
+                                            "sequences": {p.symbol: p.engine.sequence for p in self.pairs.values()}})
         return len(entries)
 
     def _claim_inbox(self) -> list[tuple]:
         """The oldest pending orders and requests of the shard's pairs, merged in arrival order.
 
         One statement, hence one snapshot: two separate SELECTs could see a request committed between
-        them ahead of an order committed before it, and execute them out of arrival order.
+        them ahead of an order committed before it, and execute them out of arrival order. The lock is
+        NO KEY UPDATE, not UPDATE: inserting a cancel request takes KEY SHARE on the order it names, and
+        FOR UPDATE SKIP LOCKED would skip that order until the request commits, reordering the inbox
+        (found by the SIGKILL recovery test).
         """
         with connection.cursor() as cursor:
             cursor.execute(
                 "WITH orders AS (SELECT inbox_sequence, 'place' AS kind, id, pair_id, owner_id, side, order_type,"
                 "   time_in_force, self_trade, price, quantity, NULL::bigint AS target FROM exchange_order"
                 "   WHERE status = 'pending' AND pair_id = ANY(%(pairs)s)"
-                "   ORDER BY inbox_sequence LIMIT %(limit)s FOR UPDATE SKIP LOCKED),"
+                "   ORDER BY inbox_sequence LIMIT %(limit)s FOR NO KEY UPDATE SKIP LOCKED),"
                 " requests AS (SELECT inbox_sequence, kind, id, pair_id, NULL::integer, NULL, NULL, NULL, NULL,"
                 "   NULL::numeric, quantity, order_id FROM exchange_orderrequest"
                 "   WHERE status = 'pending' AND pair_id = ANY(%(pairs)s)"
-                "   ORDER BY inbox_sequence LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
+                "   ORDER BY inbox_sequence LIMIT %(limit)s FOR NO KEY UPDATE SKIP LOCKED)"
                 " SELECT * FROM orders UNION ALL SELECT * FROM requests ORDER BY 1 LIMIT %(limit)s",
                 {"pairs": list(self.pairs), "limit": self.max_batch})
             return cursor.fetchall()
@@ -388,6 +395,7 @@ class MatchingWorker:
                                           "batches": self.batches, "commands": self.commands})
 
     def _serve(self, wake_reader: int) -> None:
+        self._take_shard()
         self.load()
         with connection.cursor() as cursor:
             cursor.execute(f"LISTEN {INBOX_CHANNEL}")
@@ -406,6 +414,18 @@ class MatchingWorker:
                 os.read(wake_reader, 512)
             if pg in readable:
                 pg.poll()
+
+    def _take_shard(self) -> None:
+        """Holds the shard's advisory lock for the life of the session: one worker per shard, and a worker
+        restarted after a crash waits until the dead one's transaction is gone. Without the wait, SKIP LOCKED
+        would pass over the rows the dead session still locked and execute later orders before them."""
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [SHARD_LOCK_CLASS, self.shard])
+            if cursor.fetchone()[0]:
+                return
+            log.warning("waiting for the shard's previous worker to release it",
+                        extra={"event": "shard_lock_wait", "shard": self.shard})
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [SHARD_LOCK_CLASS, self.shard])
 
     def _heartbeat_if_due(self) -> None:
         if time.monotonic() - self._last_heartbeat >= self.heartbeat_every:

@@ -33,14 +33,16 @@ def run_with_kills(worker, stream, users, kills: int, seed: int):
     rng = random.Random(seed)
     fed: dict = {}
     feeder = threading.Thread(target=lambda: fed.update(ids=feed_in_thread(stream, users)))
-    worker.start()
+    # Small batches keep the worker busy through the stream, so the kills land mid-batch; the result
+    # must not depend on batch boundaries either (the uninterrupted run uses the default size).
+    worker.start("--max-batch", "50")
     feeder.start()
     kills_with_work = 0
     for _ in range(kills):
-        threading.Event().wait(rng.uniform(1.2, 2.2))    # startup takes ~1 s: kills land mid-stream
+        threading.Event().wait(rng.uniform(1.0, 2.0))    # startup takes ~1 s: kills land mid-stream
         kills_with_work += pending_count() > 0
         worker.kill()
-        worker.start()
+        worker.start("--max-batch", "50")
     feeder.join()
     wait_until(lambda: pending_count() == 0, timeout=180, message="the inbox to drain after the kills")
     assert worker.stop() == 0
@@ -49,7 +51,7 @@ def run_with_kills(worker, stream, users, kills: int, seed: int):
 
 def feed_in_thread(stream, users):
     try:
-        return feed(stream, users, pause=0.15)
+        return feed(stream, users)
     finally:
         connection.close()
 

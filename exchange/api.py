@@ -1,0 +1,170 @@
+"""The REST trading API: thin views that check the shape of a request and hand it to one service call.
+
+Orders (`/api/orders/`) need a token or a session and only ever show the user's own orders; pairs and
+their market data (`/api/pairs/`) are public.
+"""
+
+from django.db.models import QuerySet
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import exceptions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from exchange import market_data, orders
+from exchange.models import Order, TradingPair
+from exchange.serializers import (
+    DepthQuerySerializer,
+    DepthSerializer,
+    ErrorSerializer,
+    OrderBatchSerializer,
+    OrderFilterSerializer,
+    OrderPlacementSerializer,
+    OrderReduceSerializer,
+    OrderSerializer,
+    TickerSerializer,
+    TradeSerializer,
+    TradesQuerySerializer,
+    TradingPairSerializer,
+    WaitQuerySerializer,
+)
+
+ERROR = OpenApiResponse(ErrorSerializer, description="See the error's `code` and `message`.")
+CHANGE_RESPONSES = {
+    200: OpenApiResponse(OrderSerializer, description="Done: the order was still pending and is changed."),
+    202: OpenApiResponse(OrderSerializer, description="Queued: the matching worker will apply it."),
+    400: ERROR, 404: ERROR, 409: ERROR,
+}
+
+
+class OrderPagination(PageNumberPagination):
+    """Pages of 50 orders; `?page_size=` up to 500."""
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+@extend_schema_view(
+    list=extend_schema(summary="My orders, newest first", parameters=[OrderFilterSerializer],
+                       responses={200: OrderSerializer(many=True), 400: ERROR}),
+    retrieve=extend_schema(summary="One of my orders", responses={200: OrderSerializer, 404: ERROR}),
+)
+class OrderViewSet(viewsets.GenericViewSet):
+    """Place, list, read, cancel and reduce the user's own orders."""
+
+    serializer_class = OrderSerializer
+    pagination_class = OrderPagination
+    parser_classes = [JSONParser]
+    lookup_value_regex = r"\d+"
+
+    def get_queryset(self) -> QuerySet[Order]:
+        if getattr(self, "swagger_fake_view", False):
+            return Order.objects.none()
+        return Order.objects.filter(owner=self.request.user).select_related("pair").order_by("-id")
+
+    def list(self, request: Request) -> Response:
+        filters = _valid(OrderFilterSerializer, request.query_params)
+        queryset = self.get_queryset()
+        if "pair" in filters:
+            queryset = queryset.filter(pair__symbol=filters["pair"].upper())
+        if "status" in filters:
+            queryset = queryset.filter(status=filters["status"])
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(OrderSerializer(page, many=True).data)
+
+    def retrieve(self, request: Request, pk: str) -> Response:
+        order = self.get_queryset().filter(id=pk).first()
+        if order is None:
+            raise orders.OrderNotFound(int(pk))
+        return Response(OrderSerializer(order).data)
+
+    @extend_schema(summary="Place an order", request=OrderPlacementSerializer, parameters=[WaitQuerySerializer],
+                   responses={201: OrderSerializer, 400: ERROR, 409: ERROR})
+    def create(self, request: Request) -> Response:
+        wait = _valid_serializer(WaitQuerySerializer, request.query_params).seconds()
+        new_order = OrderPlacementSerializer.new_order(_valid(OrderPlacementSerializer, request.data))
+        order = orders.place_order(request.user, new_order, wait_seconds=wait)
+        return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(summary="Place up to 100 orders, all or nothing", request=OrderBatchSerializer,
+                   parameters=[WaitQuerySerializer],
+                   responses={201: OrderSerializer(many=True), 400: ERROR, 409: ERROR})
+    @action(detail=False, methods=["post"], pagination_class=None)
+    def batch(self, request: Request) -> Response:
+        wait = _valid_serializer(WaitQuerySerializer, request.query_params).seconds()
+        new_orders = _valid_serializer(OrderBatchSerializer, request.data).new_orders()
+        placed = orders.place_orders(request.user, new_orders, wait_seconds=wait)
+        return Response(OrderSerializer(placed, many=True).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(summary="Cancel an order", request=None, responses=CHANGE_RESPONSES)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str) -> Response:
+        order, done = orders.request_cancel(request.user, int(pk))
+        return _change_response(order, done)
+
+    @extend_schema(summary="Lower an order's remaining quantity", request=OrderReduceSerializer,
+                   responses=CHANGE_RESPONSES)
+    @action(detail=True, methods=["post"])
+    def reduce(self, request: Request, pk: str) -> Response:
+        quantity = _valid(OrderReduceSerializer, request.data)["quantity"]
+        order, done = orders.request_reduce(request.user, int(pk), quantity)
+        return _change_response(order, done)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Trading pairs"),
+    retrieve=extend_schema(summary="One trading pair", responses={200: TradingPairSerializer, 404: ERROR}),
+)
+class TradingPairViewSet(viewsets.ReadOnlyModelViewSet):
+    """Public: the pairs, their grids and their market data."""
+
+    queryset = TradingPair.objects.all()
+    serializer_class = TradingPairSerializer
+    permission_classes = [AllowAny]
+    lookup_field = "symbol"
+    lookup_value_regex = r"[A-Za-z0-9]+"
+
+    def get_object(self) -> TradingPair:
+        symbol = self.kwargs["symbol"].upper()
+        pair = TradingPair.objects.filter(symbol=symbol).first()
+        if pair is None:
+            raise exceptions.NotFound(f"unknown pair {symbol!r}", code="pair_not_found")
+        return pair
+
+    @extend_schema(summary="Aggregated order book", parameters=[DepthQuerySerializer],
+                   responses={200: DepthSerializer, 400: ERROR, 404: ERROR})
+    @action(detail=True, methods=["get"])
+    def depth(self, request: Request, symbol: str) -> Response:
+        limit = _valid(DepthQuerySerializer, request.query_params)["limit"]
+        return Response(DepthSerializer(market_data.depth(self.get_object(), limit)).data)
+
+    @extend_schema(summary="Recent trades, newest first", parameters=[TradesQuerySerializer],
+                   responses={200: TradeSerializer(many=True), 400: ERROR, 404: ERROR})
+    @action(detail=True, methods=["get"])
+    def trades(self, request: Request, symbol: str) -> Response:
+        limit = _valid(TradesQuerySerializer, request.query_params)["limit"]
+        return Response(TradeSerializer(market_data.recent_trades(self.get_object(), limit), many=True).data)
+
+    @extend_schema(summary="24 h ticker", responses={200: TickerSerializer, 404: ERROR})
+    @action(detail=True, methods=["get"])
+    def ticker(self, request: Request, symbol: str) -> Response:
+        return Response(TickerSerializer(market_data.ticker(self.get_object(), timezone.now())).data)
+
+
+def _valid_serializer(serializer_class, data):
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer
+
+
+def _valid(serializer_class, data) -> dict:
+    return _valid_serializer(serializer_class, data).validated_data
+
+
+def _change_response(order: Order, done: bool) -> Response:
+    return Response(OrderSerializer(order).data, status=status.HTTP_200_OK if done else status.HTTP_202_ACCEPTED)

@@ -1,0 +1,283 @@
+"""Placing, cancelling and reducing orders: the only code on the API side that writes orders.
+
+The order row is the matching worker's inbox. A new order is committed as `pending` together with a
+`pg_notify` on the inbox channel (delivered at commit), and from then on only the worker changes it, with
+one exception: an order the worker has not taken yet (still `pending`, locked here) is cancelled or
+reduced directly, since the worker only ever takes pending rows. Cancels and reduces of resting orders
+go through the inbox as `OrderRequest` rows, in the same arrival order as new orders.
+"""
+
+import select
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.contrib.auth.models import User
+from django.db import connection, transaction
+
+from exchange.models import AuditLog, Order, OrderRequest, TradingPair
+from matching.units import OffGridError, PairUnits
+from matching.worker import INBOX_CHANNEL, results_channel  # the worker's NOTIFY channels
+
+MAX_BATCH_SIZE = 100
+MAX_WAIT_SECONDS = 10.0
+
+
+class OrderError(Exception):
+    """A request about orders that cannot be carried out; `code` is stable, `message` is for people."""
+
+    code = "order_error"
+
+    def __init__(self, message: str, code: str | None = None, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.code
+        self.field = field
+
+
+class OrderRejected(OrderError):
+    """A new order, or a new quantity, that breaks a rule of its pair (grid, notional, existence)."""
+
+    code = "order_rejected"
+
+
+class PairHalted(OrderRejected):
+    """An order for a pair whose trading an operator has halted; it may be accepted again later."""
+
+    code = "pair_halted"
+
+
+class BatchRejected(OrderError):
+    """A batch in which at least one order is invalid; nothing of it was written."""
+
+    code = "invalid_batch"
+
+    def __init__(self, errors: dict[int, OrderRejected]) -> None:
+        self.errors = errors
+        indexes = ", ".join(f"orders[{index}]" for index in sorted(errors))
+        super().__init__(f"invalid orders in the batch: {indexes}; no order was placed")
+
+
+class OrderNotFound(OrderError):
+    """No order with that id belongs to the user (another user's order is reported the same way)."""
+
+    code = "order_not_found"
+
+    def __init__(self, order_id: int) -> None:
+        super().__init__(f"you have no order {order_id}")
+
+
+class OrderFinished(OrderError):
+    """The order is filled, cancelled or rejected: nothing can change it any more."""
+
+    code = "order_finished"
+
+    def __init__(self, order: Order) -> None:
+        super().__init__(f"order {order.id} is already {order.status} and can no longer be changed")
+
+
+@dataclass(frozen=True)
+class NewOrder:
+    """An order as the user asked for it, checked for shape (types, choices, signs) but not yet
+    against the rules of its pair."""
+
+    pair: str
+    side: str
+    quantity: Decimal
+    order_type: str = Order.Type.LIMIT
+    time_in_force: str = Order.TimeInForce.GTC
+    self_trade: str = Order.SelfTrade.EXPIRE_TAKER
+    price: Decimal | None = None
+
+
+def place_order(owner: User, new_order: NewOrder, wait_seconds: float = 0.0) -> Order:
+    """Commits one pending order and notifies its shard; with `wait_seconds`, then waits for the worker
+    to take it (see `wait_for_results`). Raises `OrderRejected` if it breaks a rule of its pair."""
+    pairs = _pairs_by_symbol([new_order.pair])
+    order = _checked_order(owner, new_order, pairs)
+    _commit_pending_orders([order])
+    return wait_for_results([order], wait_seconds)[0] if wait_seconds > 0 else order
+
+
+def place_orders(owner: User, new_orders: Sequence[NewOrder], wait_seconds: float = 0.0) -> list[Order]:
+    """Commits a batch of pending orders all or nothing: in one transaction with one notify per shard.
+    Raises `BatchRejected` naming every order that breaks a rule of its pair."""
+    if not 1 <= len(new_orders) <= MAX_BATCH_SIZE:
+        raise OrderRejected(f"a batch holds 1 to {MAX_BATCH_SIZE} orders, not {len(new_orders)}",
+                            code="invalid_batch_size", field="orders")
+    pairs = _pairs_by_symbol([new_order.pair for new_order in new_orders])
+    orders, errors = [], {}
+    for index, new_order in enumerate(new_orders):
+        try:
+            orders.append(_checked_order(owner, new_order, pairs))
+        except OrderRejected as error:
+            errors[index] = error
+    if errors:
+        raise BatchRejected(errors)
+    _commit_pending_orders(orders)
+    return wait_for_results(orders, wait_seconds) if wait_seconds > 0 else orders
+
+
+@transaction.atomic
+def request_cancel(owner: User, order_id: int) -> tuple[Order, bool]:
+    """Cancels the order, or asks the worker to. Returns the order and whether it is already cancelled
+    (True: it was still pending and is cancelled now; False: a cancel request waits in the inbox)."""
+    order = _locked_order(owner, order_id)
+    if order.status == Order.Status.PENDING:
+        _cancel_pending(owner, order)
+        return order, True
+    already_requested = order.requests.filter(kind=OrderRequest.Kind.CANCEL, status=OrderRequest.Status.PENDING)
+    if not already_requested.exists():
+        _queue_request(order, OrderRequest.Kind.CANCEL)
+    return order, False
+
+
+@transaction.atomic
+def request_reduce(owner: User, order_id: int, remaining_quantity: Decimal) -> tuple[Order, bool]:
+    """Lowers the order's remaining quantity to `remaining_quantity` (zero cancels it), or asks the worker
+    to. A pending order is changed directly. Returns the order and whether the change is already done."""
+    order = _locked_order(owner, order_id)
+    _check_new_remaining(order, remaining_quantity)
+    if order.status != Order.Status.PENDING:
+        _queue_request(order, OrderRequest.Kind.REDUCE, remaining_quantity)
+        return order, False
+    if remaining_quantity == 0:
+        _cancel_pending(owner, order)
+        return order, True
+    # Nothing of a pending order is filled, so its new quantity is its new remaining quantity.
+    order.quantity = remaining_quantity
+    order.save(update_fields=["quantity", "updated_at"])
+    _audit(owner, "order_reduced", order, {"quantity": str(remaining_quantity)})
+    _notify(results_channel(order.pair_id))
+    return order, True
+
+
+def wait_for_results(orders: Sequence[Order], timeout_seconds: float) -> list[Order]:
+    """Waits until none of the (committed) orders is pending any more, or `timeout_seconds` have passed,
+    and returns them as they are then, in the same order. Sleeps on the results channels of their pairs
+    (LISTEN on this request's connection), never polls the table in a loop."""
+    if connection.in_atomic_block:
+        raise RuntimeError("wait_for_results must run after the commit: LISTEN takes effect only at commit")
+    deadline = time.monotonic() + min(timeout_seconds, MAX_WAIT_SECONDS)
+    ids = [order.id for order in orders]
+    channels = sorted({results_channel(order.pair_id) for order in orders})
+    # LISTEN before the first read: a result committed after that read is then always notified.
+    _execute_each("LISTEN", channels)
+    try:
+        return _wait_until_not_pending(ids, deadline)
+    finally:
+        _execute_each("UNLISTEN", channels)
+        connection.connection.notifies.clear()
+
+
+def _wait_until_not_pending(ids: list[int], deadline: float) -> list[Order]:
+    database = connection.connection
+    while True:
+        # Cleared before the read: a notify that arrives while the read runs is kept and read again.
+        database.notifies.clear()
+        current = Order.objects.select_related("pair").in_bulk(ids)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or all(order.status != Order.Status.PENDING for order in current.values()):
+            return [current[order_id] for order_id in ids]
+        if database.notifies:
+            continue
+        readable, _, _ = select.select([database], [], [], remaining)
+        if readable:
+            database.poll()
+
+
+def _execute_each(command: str, channels: list[str]) -> None:
+    with connection.cursor() as cursor:
+        for channel in channels:
+            cursor.execute(f'{command} "{channel}"')
+
+
+def _pairs_by_symbol(symbols: Sequence[str]) -> dict[str, TradingPair]:
+    wanted = {symbol.upper() for symbol in symbols}
+    return {pair.symbol: pair for pair in TradingPair.objects.filter(symbol__in=wanted)}
+
+
+def _checked_order(owner: User, new_order: NewOrder, pairs: dict[str, TradingPair]) -> Order:
+    """The unsaved Order for `new_order`, or `OrderRejected` if it breaks a rule of its pair."""
+    pair = pairs.get(new_order.pair.upper())
+    if pair is None:
+        raise OrderRejected(f"unknown pair {new_order.pair!r}", code="unknown_pair", field="pair")
+    if pair.status != TradingPair.Status.TRADING:
+        raise PairHalted(f"trading in {pair.symbol} is halted", field="pair")
+    units = PairUnits(pair.tick_size, pair.lot_size)
+    if new_order.price is not None:
+        _check_on_grid(units.ticks_from_price, new_order.price, "price")
+    _check_on_grid(units.lots_from_quantity, new_order.quantity, "quantity")
+    if new_order.price is not None and new_order.price * new_order.quantity < pair.min_notional:
+        raise OrderRejected(
+            f"price × quantity {(new_order.price * new_order.quantity).normalize():f} is below the minimum "
+            f"notional {pair.min_notional.normalize():f} of {pair.symbol}", code="below_min_notional")
+    return Order(
+        owner=owner, pair=pair, side=new_order.side, order_type=new_order.order_type,
+        time_in_force=new_order.time_in_force, self_trade=new_order.self_trade,
+        price=new_order.price, quantity=new_order.quantity,
+    )
+
+
+def _check_on_grid(to_steps: Callable[[Decimal], int], value: Decimal, field: str) -> None:
+    try:
+        to_steps(value)
+    except OffGridError as error:
+        raise OrderRejected(str(error), code=f"{field}_off_grid", field=field) from error
+
+
+@transaction.atomic
+def _commit_pending_orders(orders: list[Order]) -> None:
+    # One INSERT; PostgreSQL assigns each row its inbox_sequence and RETURNING brings it back.
+    Order.objects.bulk_create(orders)
+    for shard in sorted({order.pair.shard for order in orders}):
+        _notify(INBOX_CHANNEL, str(shard))
+
+
+def _locked_order(owner: User, order_id: int) -> Order:
+    # FOR NO KEY UPDATE, the worker's own lock: the worker holds the row during its batch, so this waits at
+    # most one batch and then sees the state the worker committed.
+    order = (Order.objects.select_for_update(of=("self",), no_key=True).select_related("pair")
+             .filter(owner=owner, id=order_id).first())
+    if order is None:
+        raise OrderNotFound(order_id)
+    if order.status in Order.FINISHED_STATUSES:
+        raise OrderFinished(order)
+    return order
+
+
+def _check_new_remaining(order: Order, remaining_quantity: Decimal) -> None:
+    if remaining_quantity < 0:
+        raise OrderRejected("the new remaining quantity cannot be negative", code="invalid_quantity",
+                            field="quantity")
+    units = PairUnits(order.pair.tick_size, order.pair.lot_size)
+    _check_on_grid(units.lots_from_quantity, remaining_quantity, "quantity")
+    if remaining_quantity >= order.remaining_quantity:
+        raise OrderRejected(
+            f"the new remaining quantity must be smaller than the current one, "
+            f"{order.remaining_quantity.normalize():f}", code="quantity_not_reduced", field="quantity")
+
+
+def _cancel_pending(owner: User, order: Order) -> None:
+    order.status = Order.Status.CANCELLED
+    order.reason = "user"
+    order.save(update_fields=["status", "reason", "updated_at"])
+    _audit(owner, "order_cancelled", order, {"reason": "user"})
+    _notify(results_channel(order.pair_id))
+
+
+def _queue_request(order: Order, kind: str, quantity: Decimal | None = None) -> None:
+    OrderRequest.objects.create(order=order, pair=order.pair, kind=kind, quantity=quantity)
+    _notify(INBOX_CHANNEL, str(order.pair.shard))
+
+
+def _notify(channel: str, payload: str = "") -> None:
+    """A NOTIFY in the current transaction: PostgreSQL delivers it only if, and when, it commits."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_notify(%s, %s)", [channel, payload])
+
+
+def _audit(owner: User, action: str, order: Order, details: dict) -> None:
+    AuditLog.objects.create(actor=f"user:{owner.get_username()}", action=action, target=f"order:{order.id}",
+                            details={"pair": order.pair.symbol, **details})

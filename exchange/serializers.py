@@ -1,0 +1,223 @@
+"""The shapes of the trading API: what a request may hold and how orders, pairs and market data look.
+
+Serializers check shape (types, choices, signs, digits, unknown fields); the rules of a pair (its grid,
+its minimum notional, whether it trades) are checked by `exchange.orders`.
+"""
+
+from collections.abc import Mapping
+from decimal import Decimal
+
+from django.db import models
+from rest_framework import serializers
+from rest_framework.settings import api_settings
+
+from exchange.models import AMOUNT_DECIMALS, AMOUNT_DIGITS, Order, Trade, TradingPair
+from exchange.orders import MAX_BATCH_SIZE, MAX_WAIT_SECONDS, NewOrder
+
+JSON_TYPE_NAMES = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
+
+
+class AmountField(serializers.DecimalField):
+    """A price or quantity: a decimal string (a JSON number is accepted too) with at most 20 integer
+    digits and 18 decimals, positive unless `allow_zero`. Written back normalized: "0.5", "50000.01"."""
+
+    default_error_messages = {
+        "not_positive": "Must be greater than zero.",
+        "negative": "Must be zero or more.",
+    }
+
+    def __init__(self, *, allow_zero: bool = False, **kwargs) -> None:
+        kwargs.setdefault("max_digits", AMOUNT_DIGITS)
+        kwargs.setdefault("decimal_places", AMOUNT_DECIMALS)
+        super().__init__(**kwargs)
+        self.allow_zero = allow_zero
+
+    def to_internal_value(self, data) -> Decimal:
+        value = super().to_internal_value(data)
+        if value < 0:
+            self.fail("negative" if self.allow_zero else "not_positive")
+        if value == 0 and not self.allow_zero:
+            self.fail("not_positive")
+        return value
+
+    def quantize(self, value: Decimal) -> Decimal:
+        # Kept as given (the precision is already validated, so the column stores it exactly): error
+        # messages then quote the number the user sent, not it padded to 18 decimals.
+        return value
+
+    def to_representation(self, value) -> str:
+        return f"{Decimal(value).normalize():f}"
+
+
+class StrictSerializer(serializers.Serializer):
+    """A request body that must be a JSON object holding only the fields it declares: a misspelt field
+    is an error, not silently ignored (a dropped `price` would turn into something else)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, Mapping):
+            kind = JSON_TYPE_NAMES.get(type(data), "something else")
+            raise serializers.ValidationError(
+                {api_settings.NON_FIELD_ERRORS_KEY: [f"The request body must be a JSON object, not {kind}."]})
+        unknown = sorted(set(data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class OrderPlacementSerializer(StrictSerializer):
+    """One new order. `price` is required for a limit order and must be absent or null for a market one."""
+
+    pair = serializers.CharField(max_length=20, help_text="Symbol of the pair, e.g. BTCUSDT.")
+    side = serializers.ChoiceField(choices=Order.Side.choices)
+    type = serializers.ChoiceField(choices=Order.Type.choices, default=Order.Type.LIMIT, source="order_type")
+    time_in_force = serializers.ChoiceField(choices=Order.TimeInForce.choices, default=Order.TimeInForce.GTC)
+    self_trade = serializers.ChoiceField(choices=Order.SelfTrade.choices, default=Order.SelfTrade.EXPIRE_TAKER)
+    price = AmountField(default=None, allow_null=True, help_text="Limit price; absent or null for market orders.")
+    quantity = AmountField(help_text="Quantity in the base asset.")
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs["order_type"] == Order.Type.LIMIT and attrs["price"] is None:
+            raise serializers.ValidationError({"price": ["A limit order needs a price."]})
+        if attrs["order_type"] == Order.Type.MARKET and attrs["price"] is not None:
+            raise serializers.ValidationError({"price": ["A market order takes no price."]})
+        return attrs
+
+    @staticmethod
+    def new_order(validated: dict) -> NewOrder:
+        return NewOrder(**validated)
+
+
+class OrderBatchSerializer(StrictSerializer):
+    """Up to 100 new orders, placed all or nothing."""
+
+    orders = OrderPlacementSerializer(many=True, allow_empty=False, max_length=MAX_BATCH_SIZE)
+
+    def new_orders(self) -> list[NewOrder]:
+        return [OrderPlacementSerializer.new_order(item) for item in self.validated_data["orders"]]
+
+
+class OrderReduceSerializer(StrictSerializer):
+    """The order's new remaining quantity: on its pair's lot grid, smaller than the current one; zero
+    cancels the order."""
+
+    quantity = AmountField(allow_zero=True, help_text="The new remaining quantity.")
+
+
+class WaitQuerySerializer(serializers.Serializer):
+    """`?wait=<ms>`: how long to wait for the matching worker's result before answering."""
+
+    wait = serializers.IntegerField(
+        min_value=0, max_value=int(MAX_WAIT_SECONDS * 1000), default=0,
+        help_text="Milliseconds to wait for the matching worker to take the order(s) before answering.")
+
+    def seconds(self) -> float:
+        return self.validated_data["wait"] / 1000
+
+
+class OrderFilterSerializer(serializers.Serializer):
+    """The filters of the order list."""
+
+    pair = serializers.CharField(required=False, max_length=20, help_text="Only orders of this pair.")
+    status = serializers.ChoiceField(choices=Order.Status.choices, required=False,
+                                     help_text="Only orders in this status.")
+
+
+def limit_query_serializer(default: int, maximum: int) -> type[serializers.Serializer]:
+    """A `?limit=N` query serializer with the given default and maximum."""
+
+    class LimitQuerySerializer(serializers.Serializer):
+        limit = serializers.IntegerField(min_value=1, max_value=maximum, default=default,
+                                         help_text=f"How many entries (default {default}, at most {maximum}).")
+
+    LimitQuerySerializer.__name__ = f"Limit{default}Of{maximum}QuerySerializer"
+    return LimitQuerySerializer
+
+
+DepthQuerySerializer = limit_query_serializer(default=20, maximum=500)
+TradesQuerySerializer = limit_query_serializer(default=50, maximum=500)
+
+
+class AmountModelSerializer(serializers.ModelSerializer):
+    """A model serializer that writes every decimal column as a normalized decimal string."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.DecimalField: AmountField,
+    }
+
+
+class OrderSerializer(AmountModelSerializer):
+    """An order as its owner sees it."""
+
+    pair = serializers.CharField(source="pair.symbol", read_only=True)
+    type = serializers.CharField(source="order_type", read_only=True)
+    remaining_quantity = AmountField(read_only=True)
+
+    class Meta:
+        model = Order
+        fields = ["id", "pair", "side", "type", "time_in_force", "self_trade", "price", "quantity",
+                  "filled_quantity", "remaining_quantity", "average_fill_price", "status", "reason",
+                  "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class TradingPairSerializer(AmountModelSerializer):
+    """A pair and its grid."""
+
+    class Meta:
+        model = TradingPair
+        fields = ["symbol", "base_asset", "quote_asset", "tick_size", "lot_size", "min_notional", "status"]
+        read_only_fields = fields
+
+
+class TradeSerializer(AmountModelSerializer):
+    """A public trade: no order ids, no owners."""
+
+    class Meta:
+        model = Trade
+        fields = ["sequence", "price", "quantity", "taker_side", "executed_at"]
+        read_only_fields = fields
+
+
+class DepthLevelSerializer(serializers.Serializer):
+    """The total remaining quantity resting at one price."""
+
+    price = AmountField()
+    quantity = AmountField()
+
+
+class DepthSerializer(serializers.Serializer):
+    """The aggregated book: bids highest price first, asks lowest first."""
+
+    pair = serializers.CharField()
+    bids = DepthLevelSerializer(many=True)
+    asks = DepthLevelSerializer(many=True)
+
+
+class TickerSerializer(serializers.Serializer):
+    """Figures of the last 24 hours of trades; prices are null when there was no trade."""
+
+    pair = serializers.CharField()
+    open = AmountField(allow_null=True)
+    high = AmountField(allow_null=True)
+    low = AmountField(allow_null=True)
+    last = AmountField(allow_null=True)
+    base_volume = AmountField(allow_zero=True)
+    quote_volume = AmountField(allow_zero=True)
+    trade_count = serializers.IntegerField()
+    window_start = serializers.DateTimeField()
+    window_end = serializers.DateTimeField()
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    """What went wrong: a stable code for programs, a message for people, and per-field messages."""
+
+    code = serializers.CharField()
+    message = serializers.CharField()
+    fields = serializers.DictField(child=serializers.CharField(), required=False)
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The body of every error answer of the API."""
+
+    error = ErrorDetailSerializer()
