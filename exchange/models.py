@@ -264,6 +264,9 @@ class EngineState(models.Model):
     pair = models.OneToOneField(TradingPair, on_delete=models.CASCADE, primary_key=True, related_name="engine")
     mode = models.CharField(max_length=14, choices=Mode.choices, default=Mode.LEGACY_ONLY)
     percentage = models.PositiveSmallIntegerField(default=0, help_text="Share of orders the adaptive book executes.")
+    settings = models.JSONField(default=dict, blank=True, help_text="The breaker and latency settings in force.")
+    breaker_state = models.CharField(max_length=9, default="closed")
+    breaker_trips = models.IntegerField(default=0, help_text="Times the breaker opened since the migration began.")
     command_sequence = models.BigIntegerField(default=0, help_text="Engine sequence of the next command.")
     trade_sequence = models.BigIntegerField(default=0, help_text="Sequence of the last trade.")
     last_inbox_sequence = models.BigIntegerField(default=0, help_text="Last inbox entry the worker committed.")
@@ -286,3 +289,98 @@ class WorkerHeartbeat(models.Model):
     last_seen = models.DateTimeField()
     batches = models.BigIntegerField(default=0)
     commands = models.BigIntegerField(default=0)
+
+
+class EngineCommand(models.Model):
+    """A control command for a pair's engine (migration steps, breaker reset, emergency stop). It reaches the
+    worker through the database like orders, jumps the queue of pending orders, and its effect is persisted
+    in the pair's EngineState in the same transaction, so a restarted worker resumes in the same mode."""
+
+    class Kind(models.TextChoices):
+        START = "start"                       # legacy_only -> migrating(percentage), adaptive built from legacy
+        SET_PERCENTAGE = "set_percentage"     # migrating(p) -> migrating(percentage)
+        FINALIZE = "finalize"                 # migrating(100) -> adaptive_only, legacy dropped
+        ROLLBACK = "rollback"                 # migrating/adaptive_only -> legacy_only
+        RESET_BREAKER = "reset_breaker"       # breaker -> closed
+        EMERGENCY_STOP = "emergency_stop"     # like rollback, at once, whatever the mode
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        APPLIED = "applied"
+        REJECTED = "rejected"
+
+    id = models.BigAutoField(primary_key=True)
+    pair = models.ForeignKey(TradingPair, on_delete=models.CASCADE, related_name="engine_commands")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    percentage = models.PositiveSmallIntegerField(null=True, blank=True)
+    settings = models.JSONField(default=dict, blank=True,
+                                help_text="Breaker and latency settings for the pair (start and set_percentage).")
+    actor = models.CharField(max_length=64)
+    reason = models.CharField(max_length=255, blank=True, help_text="Why it was sent, or why it was rejected.")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["id"], name="engine_command_pending", condition=Q(status="pending"))]
+        constraints = [
+            models.CheckConstraint(condition=Q(percentage__isnull=True) | Q(percentage__lte=100),
+                                   name="engine_command_percentage_at_most_100"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.pair_id} {self.percentage if self.percentage is not None else ''}".strip()
+
+
+class HealthSample(models.Model):
+    """One minute of one book of one pair, as the worker measured it; rewritten every few seconds while
+    the minute lasts. The rollback evaluator and the charts read the same rows."""
+
+    class Book(models.TextChoices):
+        LEGACY = "legacy"
+        ADAPTIVE = "adaptive"
+
+    pair = models.ForeignKey(TradingPair, on_delete=models.CASCADE, related_name="health_samples", db_index=False)
+    minute = models.DateTimeField()
+    book = models.CharField(max_length=8, choices=Book.choices)
+    commands = models.BigIntegerField(default=0, help_text="Commands this book executed or verified.")
+    errors = models.BigIntegerField(default=0, help_text="Exceptions and divergences charged to this book.")
+    divergences = models.BigIntegerField(default=0)
+    latency_p50_us = models.FloatField(null=True, blank=True)
+    latency_p95_us = models.FloatField(null=True, blank=True)
+    latency_p99_us = models.FloatField(null=True, blank=True)
+    breaker_state = models.CharField(max_length=9, default="closed")
+    breaker_trips = models.IntegerField(default=0, help_text="Times the breaker opened during the minute.")
+    memory_bytes = models.BigIntegerField(default=0, help_text="Worker resident memory.")
+    memory_limit_bytes = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-minute"]
+        constraints = [models.UniqueConstraint(fields=["pair", "minute", "book"], name="health_sample_per_minute")]
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.commands if self.commands else 0.0
+
+
+class Divergence(models.Model):
+    """A command on which the adaptive book disagreed with the legacy book (or raised): both outputs, so the
+    bug can be reproduced. The legacy book's result was the one persisted."""
+
+    class Kind(models.TextChoices):
+        DIVERGENCE = "divergence"
+        EXCEPTION = "exception"
+
+    id = models.BigAutoField(primary_key=True)
+    pair = models.ForeignKey(TradingPair, on_delete=models.CASCADE, related_name="divergences")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    engine_sequence = models.BigIntegerField()
+    command = models.JSONField()
+    legacy_events = models.JSONField()
+    adaptive_events = models.JSONField(help_text="The adaptive book's events, or the exception it raised.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
