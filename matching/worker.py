@@ -22,13 +22,25 @@ import select
 import signal
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from importlib import import_module
 
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from psycopg2.extras import execute_values
 
-from matching.engine import PairEngine, book_class
+from matching.adaptive_book import AdaptiveOrderBook
+from matching.circuit_breaker import CircuitBreaker
+from matching.health_recorder import HealthRecorder
+from matching.legacy_book import LegacyOrderBook
+from matching.migration import (
+    ADAPTIVE_ONLY,
+    LEGACY_ONLY,
+    Disagreement,
+    MigratingEngine,
+    MigrationError,
+    MigrationSettings,
+)
 from matching.orders import BookSnapshot, CancelOrder, ReduceOrder, RestingOrder
 from matching.units import OffGridError, PairUnits
 
@@ -91,7 +103,7 @@ class PairRuntime:
     pair_id: int
     symbol: str
     units: PairUnits
-    engine: PairEngine
+    engine: MigratingEngine
     trade_sequence: int
     last_inbox_sequence: int
     fills: dict = field(default_factory=dict)       # order id -> Fill, for orders on the book
@@ -107,6 +119,8 @@ class Batch:
     trades: list = field(default_factory=list)
     audits: list = field(default_factory=list)
     touched: set = field(default_factory=set)       # PairRuntime.pair_id
+    controls: list = field(default_factory=list)    # (command id, status, reason)
+    divergences: list = field(default_factory=list)  # (pair id, Disagreement)
     commands: int = 0
 
 
@@ -125,6 +139,8 @@ class MatchingWorker:
         self.commands = 0
         self.started_at = timezone.now()
         self._last_heartbeat = 0.0
+        self.adaptive_class = adaptive_book_class()
+        self.health = HealthRecorder(self, every=min(heartbeat_every, 2.0))
 
     # ---- start: rebuild the books ------------------------------------------------------------
     def load(self) -> None:
@@ -146,12 +162,15 @@ class MatchingWorker:
     def _load_pair(self, pair_id: int, symbol: str, units: PairUnits) -> PairRuntime:
         with connection.cursor() as cursor:
             cursor.execute(
-                "INSERT INTO exchange_enginestate (pair_id, mode, percentage, command_sequence, trade_sequence,"
-                " last_inbox_sequence, updated_at) VALUES (%s, 'legacy_only', 0, 0, 0, 0, now())"
-                " ON CONFLICT (pair_id) DO NOTHING", [pair_id])
-            cursor.execute("SELECT mode, command_sequence, trade_sequence, last_inbox_sequence"
-                           " FROM exchange_enginestate WHERE pair_id = %s", [pair_id])
-            mode, command_sequence, trade_sequence, last_inbox = cursor.fetchone()
+                "INSERT INTO exchange_enginestate (pair_id, mode, percentage, settings, breaker_state, breaker_trips,"
+                " command_sequence, trade_sequence, last_inbox_sequence, updated_at)"
+                " VALUES (%s, 'legacy_only', 0, '{}', 'closed', 0, 0, 0, 0, now()) ON CONFLICT (pair_id) DO NOTHING",
+                [pair_id])
+            cursor.execute("SELECT mode, percentage, settings, breaker_state, breaker_trips, command_sequence,"
+                           " trade_sequence, last_inbox_sequence FROM exchange_enginestate WHERE pair_id = %s",
+                           [pair_id])
+            mode, percentage, settings, breaker_state, trips, command_sequence, trade_sequence, last_inbox = (
+                cursor.fetchone())
             cursor.execute(
                 "SELECT id, owner_id, side, price, quantity, filled_quantity, filled_notional FROM exchange_order"
                 " WHERE pair_id = %s AND status IN ('open', 'partially_filled')"
@@ -164,10 +183,19 @@ class MatchingWorker:
             fills[order_id] = fill
             resting.append(RestingOrder(order_id, owner_id, side, units.ticks_from_price(price),
                                         fill.quantity - fill.filled))
-        kind = "adaptive" if mode == "adaptive_only" else "legacy"
-        book = book_class(kind).from_snapshot(BookSnapshot(tuple(resting), frozenset()))
-        engine = PairEngine(symbol, book, command_sequence)
+        snapshot = BookSnapshot(tuple(resting), frozenset())
+        engine = self._engine(symbol, mode, percentage, settings, breaker_state, trips, snapshot, command_sequence)
         return PairRuntime(pair_id, symbol, units, engine, trade_sequence, last_inbox, fills)
+
+    def _engine(self, symbol: str, mode: str, percentage: int, settings: dict, breaker_state: str, trips: int,
+                snapshot: BookSnapshot, sequence: int) -> MigratingEngine:
+        """The pair's engine in the mode it was committed in: a restarted worker resumes mid-migration."""
+        migration = MigrationSettings.from_json(json_value(settings))
+        breaker = CircuitBreaker(migration.breaker, breaker_state, trips, now=time.monotonic())
+        adaptive_class = self.adaptive_class
+        legacy = None if mode == ADAPTIVE_ONLY else LegacyOrderBook.from_snapshot(snapshot)
+        adaptive = adaptive_class.from_snapshot(snapshot) if mode != LEGACY_ONLY else None
+        return MigratingEngine(symbol, legacy, adaptive, sequence, percentage, migration, breaker, adaptive_class)
 
     # ---- one step: a batch ------------------------------------------------------------------
     def process_batch(self) -> int:
@@ -180,12 +208,16 @@ class MatchingWorker:
             return 0
         try:
             with transaction.atomic():
+                controls = self._claim_controls()
                 entries = self._claim_inbox()
-                if not entries:
+                if not entries and not controls:
                     return 0
                 batch = Batch(timezone.now())
+                for control in controls:
+                    self._control(control, batch)
                 for entry in entries:
                     self._execute(entry, batch)
+                self._collect_migration_events(batch)
                 self._write(batch)
         except Exception:
             log.exception("batch failed; its inbox stays pending and the books are rebuilt from the database",
@@ -193,11 +225,10 @@ class MatchingWorker:
             self.stale = True
             raise
         self.batches += 1
-        self.commands += len(entries)
+        self.commands += len(entries) + len(controls)
         log.debug("batch committed", extra={"event": "batch_committed", "shard": self.shard, "size": len(entries),
-                                            "first_inbox": entries[0][0], "last_inbox": entries[-1][0],
-                                            "sequences": {p.symbol: p.engine.sequence for p in self.pairs.values()}})
-        return len(entries)
+                                            "controls": len(controls)})
+        return len(entries) + len(controls)
 
     def _claim_inbox(self) -> list[tuple]:
         """The oldest pending orders and requests of the shard's pairs, merged in arrival order.
@@ -231,6 +262,48 @@ class MatchingWorker:
             self._place(runtime, entry, batch)
         else:
             self._request(runtime, entry, batch)
+
+    # ---- control commands ------------------------------------------------------------------
+    def _claim_controls(self) -> list[tuple]:
+        """Pending control commands of the shard's pairs, oldest first: they jump the queue of orders."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id, pair_id, kind, percentage, settings, actor FROM exchange_enginecommand"
+                " WHERE status = 'pending' AND pair_id = ANY(%s) ORDER BY id FOR NO KEY UPDATE SKIP LOCKED",
+                [list(self.pairs)])
+            return cursor.fetchall()
+
+    def _control(self, control: tuple, batch: Batch) -> None:
+        command_id, pair_id, kind, percentage, settings, actor = control
+        runtime = self.pairs[pair_id]
+        engine = runtime.engine
+        before = {"mode": engine.mode, "percentage": engine.percentage}
+        try:
+            apply_control(engine, kind, percentage, settings)
+        except (MigrationError, ValueError) as error:
+            batch.controls.append((command_id, "rejected", str(error)))
+            batch.audits.append((self.actor, "engine_command_rejected", f"pair:{runtime.symbol}",
+                                 {"kind": kind, "reason": str(error), "requested_by": actor, **before}))
+            return
+        batch.touched.add(pair_id)
+        batch.controls.append((command_id, "applied", ""))
+        batch.audits.append((self.actor, f"engine_{kind}", f"pair:{runtime.symbol}",
+                             {"requested_by": actor, "from": before,
+                              "to": {"mode": engine.mode, "percentage": engine.percentage}}))
+
+    def _collect_migration_events(self, batch: Batch) -> None:
+        """Divergences and breaker trips of the batch become rows and audit entries in the same transaction."""
+        for pair_id in batch.touched:
+            runtime = self.pairs[pair_id]
+            engine = runtime.engine
+            for disagreement in engine.disagreements:
+                batch.divergences.append((pair_id, disagreement))
+            engine.disagreements.clear()
+            if engine.breaker_opened:
+                self.health.trips[pair_id] = self.health.trips.get(pair_id, 0) + engine.breaker_opened
+                batch.audits.append((self.actor, "breaker_opened", f"pair:{runtime.symbol}",
+                                     {"trips": engine.breaker.trips, "adaptive": engine.health["adaptive"].figures()}))
+                engine.breaker_opened = 0
 
     # ---- a new order ----------------------------------------------------------------------------
     def _place(self, runtime: PairRuntime, entry: tuple, batch: Batch) -> None:
@@ -352,13 +425,25 @@ class MatchingWorker:
                 copy_rows(cursor, "exchange_auditlog (actor, action, target, details, created_at)",
                           [(actor, action, target, json.dumps(details), batch.now)
                            for actor, action, target, details in batch.audits])
+            if batch.controls:
+                execute_values(cursor, "UPDATE exchange_enginecommand AS c SET status = v.status, reason ="
+                               " CASE WHEN v.reason = '' THEN c.reason ELSE v.reason END, applied_at = now()"
+                               " FROM (VALUES %s) AS v(id, status, reason) WHERE c.id = v.id", batch.controls,
+                               template="(%s::bigint, %s, %s)")
+            if batch.divergences:
+                execute_values(cursor, "INSERT INTO exchange_divergence (pair_id, kind, engine_sequence, command,"
+                               " legacy_events, adaptive_events, created_at) VALUES %s",
+                               [divergence_row(pair_id, d, batch.now) for pair_id, d in batch.divergences])
             for pair_id in sorted(batch.touched):
+                engine = self.pairs[pair_id].engine
                 runtime = self.pairs[pair_id]
                 cursor.execute(
                     "UPDATE exchange_enginestate SET command_sequence = %s, trade_sequence = %s,"
-                    " last_inbox_sequence = %s, updated_at = %s WHERE pair_id = %s",
-                    [runtime.engine.sequence, runtime.trade_sequence, runtime.last_inbox_sequence, batch.now,
-                     pair_id])
+                    " last_inbox_sequence = %s, mode = %s, percentage = %s, settings = %s, breaker_state = %s,"
+                    " breaker_trips = %s, updated_at = %s WHERE pair_id = %s",
+                    [engine.sequence, runtime.trade_sequence, runtime.last_inbox_sequence, engine.mode,
+                     engine.percentage, json.dumps(engine.settings.to_json()), engine.breaker.state,
+                     engine.breaker.trips, batch.now, pair_id])
                 cursor.execute("SELECT pg_notify(%s, '')", [results_channel(pair_id)])
         finally:
             cursor.close()
@@ -428,8 +513,54 @@ class MatchingWorker:
             cursor.execute("SELECT pg_advisory_lock(%s, %s)", [SHARD_LOCK_CLASS, self.shard])
 
     def _heartbeat_if_due(self) -> None:
+        self.health.flush_if_due()
         if time.monotonic() - self._last_heartbeat >= self.heartbeat_every:
             self.heartbeat()
 
     def _request_stop(self, signum: int, frame: object) -> None:
         self.stopping = True
+
+
+def apply_control(engine: MigratingEngine, kind: str, percentage: int | None, settings: dict) -> None:
+    """Applies one control command to a pair's engine; MigrationError says why it does not apply."""
+    settings = json_value(settings)
+    if kind == "start":
+        engine.start(percentage or 0, MigrationSettings.from_json(settings))
+    elif kind == "set_percentage":
+        if percentage is None:
+            raise MigrationError("set_percentage needs a percentage")
+        engine.set_percentage(percentage, MigrationSettings.from_json(settings) if settings else None)
+    elif kind == "finalize":
+        engine.finalize()
+    elif kind == "rollback":
+        engine.rollback()
+    elif kind == "emergency_stop":
+        engine.emergency_stop()
+    elif kind == "reset_breaker":
+        engine.reset_breaker()
+    else:
+        raise MigrationError(f"unknown control command {kind!r}")
+
+
+def divergence_row(pair_id: int, disagreement: Disagreement, now: object) -> tuple:
+    outcome = disagreement.adaptive_outcome
+    return (pair_id, disagreement.kind, disagreement.sequence, json.dumps(asdict(disagreement.command)),
+            json.dumps(disagreement.legacy_events), json.dumps(outcome if isinstance(outcome, str) else outcome),
+            now)
+
+
+def adaptive_book_class() -> type:
+    """The adaptive book implementation: `MATCHING_ADAPTIVE_BOOK=module:Class` swaps it (the tests' fault
+    injectors use this); by default the real one."""
+    path = os.environ.get("MATCHING_ADAPTIVE_BOOK", "")
+    if not path:
+        return AdaptiveOrderBook
+    module, _, name = path.partition(":")
+    return getattr(import_module(module), name)
+
+
+def json_value(value: object) -> dict:
+    """A jsonb column read with a raw cursor: Django's backend leaves it as text."""
+    if isinstance(value, str):
+        return json.loads(value) if value else {}
+    return value or {}
