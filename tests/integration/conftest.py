@@ -28,11 +28,12 @@ class WorkerProcess:
     def __init__(self, shard: int = 0) -> None:
         self.shard = shard
         self.process: subprocess.Popen | None = None
+        self.env: dict[str, str] = {}       # extra environment, e.g. MATCHING_ADAPTIVE_BOOK
 
     def start(self, *extra: str) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "run_matching_worker", "--shard", str(self.shard), "--heartbeat", "0.5",
-             *extra], cwd=ROOT, env=worker_environment())
+             *extra], cwd=ROOT, env={**worker_environment(), **self.env})
 
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
