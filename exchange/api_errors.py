@@ -1,7 +1,8 @@
 """The API's one exception handler: every error becomes
 `{"error": {"code": "<stable code>", "message": "<for people>", "fields": {"<field>": "<message>"}}}`.
 
-Domain errors of `exchange.orders` map to statuses here; DRF's own errors keep their status and get a
+Domain errors of `exchange.orders` map to statuses here, those of the migration control plane carry their
+own (`migrations_admin.errors`); DRF's own errors keep their status and get a
 stable code (`invalid_request` for any validation error, `malformed_body` for a body that does not parse,
 otherwise DRF's code such as `not_authenticated`, `not_found`, `method_not_allowed`).
 """
@@ -14,6 +15,7 @@ from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from exchange.orders import BatchRejected, OrderError, OrderFinished, OrderNotFound, PairHalted
+from migrations_admin.errors import MigrationError
 
 # Most specific first: the first class the error is an instance of gives its status.
 DOMAIN_STATUSES = (
@@ -33,6 +35,9 @@ def handle_exception(error: Exception, context: dict) -> Response | None:
     """DRF's EXCEPTION_HANDLER. Returns None for unexpected errors, which Django answers (and logs) as 500."""
     if isinstance(error, OrderError):
         return _domain_error_response(error)
+    if isinstance(error, MigrationError):
+        fields = {error.field: error.message} if error.field else {}
+        return Response(error_body(error.code, error.message, fields), status=error.status_code)
     response = drf_exception_handler(error, context)
     if response is None:
         return None

@@ -1,5 +1,5 @@
 """URL routes: the Django admin at /backoffice/, health, metrics, the trading API under /api/ with its schema
-and docs."""
+and docs, the operator API of engine migrations under /admin/ (the deployment guide's paths)."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -12,6 +12,7 @@ urlpatterns = [
     path("health", views.health, name="health"),
     path("", include("django_prometheus.urls")),
     path("api/", include("exchange.api_urls")),
+    path("admin/", include("migrations_admin.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

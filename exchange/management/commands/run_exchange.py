@@ -30,13 +30,17 @@ class ChildProcess:
 
 
 def child_processes(port: int) -> list[ChildProcess]:
-    """The processes `run_exchange` supervises; the matching worker and celery worker and beat join here."""
+    """The processes `run_exchange` supervises: web, the matching worker, celery worker and beat."""
     daphne = [sys.executable, "-m", "daphne", "--bind", "0.0.0.0", "--port", str(port)]
     manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+    celery = [sys.executable, "-m", "celery", "-A", "exchange"]
     return [
         ChildProcess("web", [*daphne, "exchange.asgi:application"], {"SERVICE_NAME": "exchange-web"}),
         ChildProcess("matching-worker", [*manage, "run_matching_worker", "--shard", "0"],
                      {"SERVICE_NAME": "matching-worker"}),
+        ChildProcess("celery-worker", [*celery, "worker", "--loglevel", "INFO", "--concurrency", "1"],
+                     {"SERVICE_NAME": "celery-worker"}),
+        ChildProcess("celery-beat", [*celery, "beat", "--loglevel", "INFO"], {"SERVICE_NAME": "celery-beat"}),
     ]
 
 

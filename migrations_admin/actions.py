@@ -1,0 +1,288 @@
+"""Every change to migration plans and pairs' engines: `check_*` validates, `do_*`-style functions change.
+
+Views, management commands, celery tasks and the admin call these and nothing else writes plans or events.
+Each change is one transaction that holds the pair's row lock, updates the plan, inserts the EngineCommand
+for the worker with `pg_notify('exchange_inbox', '<shard>')`, and records a MigrationEvent and an AuditLog.
+
+Percentage bounds: 0..the plan's `max_percentage`. The safety max step limits automatic steps only: an
+operator who asks for a percentage (API or command line) is deliberately choosing it, as the deployment
+guide's own rollout and rollback loops do with steps of 15 and 25 points.
+"""
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from exchange.models import AuditLog, EngineCommand, EngineState, TradingPair
+from matching.worker import INBOX_CHANNEL  # the worker's NOTIFY channel
+from migrations_admin.config import MigrationConfig
+from migrations_admin.decisions import Decision
+from migrations_admin.errors import InvalidPercentage, MigrationError, MigrationsDisabled, PlanStateError, UnknownPair
+from migrations_admin.models import LIVE_STATES, MigrationEvent, MigrationPlan
+from migrations_admin.services import effective_config, migrations_enabled
+
+AUTO_MIGRATION_ACTOR = "celery:auto-migration"
+ROLLBACK_EVALUATOR_ACTOR = "celery:rollback-evaluator"
+AUTOMATIC_ACTOR_PREFIX = "celery:"
+Kind = EngineCommand.Kind
+
+
+def check_pair(symbol: str, *, status_code: int | None = None) -> TradingPair:
+    """The pair, its row locked for the rest of the transaction: changes to one pair are serialised."""
+    pair = TradingPair.objects.select_for_update().filter(symbol=str(symbol).upper()).first()
+    if pair is None:
+        raise UnknownPair(symbol, status_code=status_code)
+    return pair
+
+
+def check_enabled() -> None:
+    if not migrations_enabled():
+        raise MigrationsDisabled()
+
+
+def check_percentage(config: MigrationConfig, percentage: int, field: str) -> None:
+    if not 0 <= percentage <= config.max_percentage:
+        raise InvalidPercentage(f"{field} must be between 0 and {config.max_percentage} (the configured maximum), "
+                                f"not {percentage}", field=field)
+
+
+def check_step(config: MigrationConfig, current: int, percentage: int, actor: str) -> None:
+    """Automatic actors may not move up by more than the safety max step; operators may (see the module)."""
+    if actor.startswith(AUTOMATIC_ACTOR_PREFIX) and percentage - current > config.safety_max_step:
+        raise MigrationError(f"a step from {current}% to {percentage}% is larger than the safety max step "
+                             f"{config.safety_max_step}", code="step_too_large", field="percentage")
+
+
+def check_live_plan(pair: TradingPair) -> MigrationPlan:
+    plan = _live_plan(pair)
+    if plan is None:
+        raise PlanStateError(f"{pair.symbol} has no running migration; start one first", code="no_live_plan")
+    return plan
+
+
+def check_can_start(pair: TradingPair) -> None:
+    if _live_plan(pair) is not None:
+        raise PlanStateError(f"{pair.symbol} already has a migration in progress", code="migration_in_progress")
+    mode = engine_state(pair).mode
+    if mode != EngineState.Mode.LEGACY_ONLY:
+        raise PlanStateError(f"the engine of {pair.symbol} is {mode}, not legacy_only; roll it back first",
+                             code="engine_not_legacy")
+
+
+@transaction.atomic
+def start_migration(symbol: str, target_percentage: int, actor: str, *, finalize_at_target: bool = False,
+                    now: datetime | None = None) -> MigrationPlan:
+    """A running plan toward `target_percentage`: at the config's initial percentage (never above the
+    target), or at 0% (shadow mode: both books run and are compared, the adaptive one executes nothing)
+    when the target is 0. Sends `start`."""
+    now = now or timezone.now()
+    pair = check_pair(symbol)
+    check_enabled()
+    config = effective_config(pair)
+    check_percentage(config, target_percentage, "target_percentage")
+    check_can_start(pair)
+    initial = min(config.initial_percentage, target_percentage)
+    plan = MigrationPlan(pair=pair, target_percentage=target_percentage, current_percentage=initial,
+                         finalize_at_target=finalize_at_target, config=config.to_dict(), actor=actor)
+    plan.begin(now)
+    plan.save()
+    reason = "shadow mode" if initial == 0 else f"start at {initial}% toward {target_percentage}%"
+    _command(pair, Kind.START, actor, reason, percentage=initial, settings=config.to_engine_settings())
+    _record(plan, MigrationEvent.Kind.START, actor, 0, initial, reason, {"config": config.to_dict()})
+    return plan
+
+
+@transaction.atomic
+def set_percentage(symbol: str, percentage: int, actor: str, *, now: datetime | None = None) -> MigrationPlan:
+    """Moves the pair's live plan to `percentage`, which also becomes its target. Sends `set_percentage`."""
+    now = now or timezone.now()
+    pair = check_pair(symbol)
+    check_enabled()
+    plan = check_live_plan(pair)
+    config = plan.migration_config
+    check_percentage(config, percentage, "percentage")
+    check_step(config, plan.current_percentage, percentage, actor)
+    before = plan.current_percentage
+    plan.set_percentage(percentage, now)
+    plan.save()
+    reason = f"{before}% -> {percentage}%"
+    _command(pair, Kind.SET_PERCENTAGE, actor, reason, percentage=percentage, settings=config.to_engine_settings())
+    _record(plan, MigrationEvent.Kind.SET_PERCENTAGE, actor, before, percentage, reason)
+    return plan
+
+
+@transaction.atomic
+def step_up(plan_id: int, decision: Decision, *, now: datetime | None = None) -> MigrationPlan:
+    """An automatic step of a plan to `decision.percentage`, if the plan has not moved since it was read."""
+    now = now or timezone.now()
+    plan = _locked_plan(plan_id)
+    config = plan.migration_config
+    check_percentage(config, decision.percentage, "percentage")
+    check_step(config, plan.current_percentage, decision.percentage, AUTO_MIGRATION_ACTOR)
+    before = plan.current_percentage
+    plan.step_up(decision.percentage, now)
+    plan.save()
+    _command(plan.pair, Kind.SET_PERCENTAGE, AUTO_MIGRATION_ACTOR, decision.reason, percentage=decision.percentage,
+             settings=config.to_engine_settings())
+    _record(plan, MigrationEvent.Kind.STEP, AUTO_MIGRATION_ACTOR, before, decision.percentage, decision.reason,
+            decision.figures)
+    return plan
+
+
+@transaction.atomic
+def hold(plan_id: int, decision: Decision, *, now: datetime | None = None) -> MigrationPlan:
+    """Auto-migration does not step; the plan is paused until the cooldown has passed. A reason is recorded
+    when it differs from the last one (a plan held for an hour records one event, not one per tick)."""
+    now = now or timezone.now()
+    plan = _locked_plan(plan_id)
+    if plan.hold(decision.code, decision.reason, now):
+        _record(plan, MigrationEvent.Kind.HOLD, AUTO_MIGRATION_ACTOR, plan.current_percentage,
+                plan.current_percentage, decision.reason, {"code": decision.code, **decision.figures})
+    plan.save()
+    return plan
+
+
+@transaction.atomic
+def finalize(symbol: str, actor: str, *, reason: str = "", figures: dict | None = None,
+             now: datetime | None = None) -> MigrationPlan:
+    """Drops the legacy book of a plan at 100%: the pair runs adaptive only. Sends `finalize`."""
+    now = now or timezone.now()
+    pair = check_pair(symbol)
+    plan = check_live_plan(pair)
+    plan.complete(now)
+    plan.save()
+    reason = reason or "finalized at 100%"
+    _command(pair, Kind.FINALIZE, actor, reason, percentage=100)
+    _record(plan, MigrationEvent.Kind.FINALIZE, actor, 100, 100, reason, figures or {})
+    return plan
+
+
+@transaction.atomic
+def rollback(symbol: str, actor: str, reason: str = "", figures: dict | None = None, *,
+             now: datetime | None = None) -> MigrationPlan:
+    """Back to the legacy book at 0%: the live plan (or a completed one) is rolled back. Sends `rollback`."""
+    now = now or timezone.now()
+    pair = check_pair(symbol)
+    plan = _live_plan(pair) or _completed_plan(pair)
+    if plan is None:
+        raise PlanStateError(f"{pair.symbol} has no migration to roll back", code="nothing_to_roll_back")
+    before = plan.current_percentage
+    plan.roll_back(now)
+    plan.save()
+    reason = reason or "rolled back"
+    _command(pair, Kind.ROLLBACK, actor, reason, percentage=0)
+    _record(plan, MigrationEvent.Kind.ROLLBACK, actor, before, 0, reason, figures or {})
+    return plan
+
+
+@transaction.atomic
+def emergency_stop(actor: str, *, now: datetime | None = None) -> list[str]:
+    """Every pair whose engine is not legacy only, or that has a live plan, back to the legacy book at once;
+    their plans stopped. Returns the symbols of those pairs."""
+    now = now or timezone.now()
+    pairs = list(TradingPair.objects.select_for_update().order_by("symbol"))
+    stopped = []
+    for pair in pairs:
+        plan = _live_plan(pair) or _completed_plan(pair)
+        engine = engine_state(pair)
+        if plan is None and engine.mode == EngineState.Mode.LEGACY_ONLY and engine.percentage == 0:
+            continue
+        _command(pair, Kind.EMERGENCY_STOP, actor, "emergency stop", percentage=0)
+        if plan is not None:
+            before = plan.current_percentage
+            plan.stop(now)
+            plan.save()
+            _record(plan, MigrationEvent.Kind.EMERGENCY_STOP, actor, before, 0, "emergency stop")
+        else:
+            _audit(actor, Kind.EMERGENCY_STOP, pair, {"reason": "emergency stop", "engine_mode": engine.mode})
+        stopped.append(pair.symbol)
+    return stopped
+
+
+@transaction.atomic
+def reset_breaker(symbol: str, actor: str, *, status_code: int | None = None) -> EngineCommand:
+    """Asks the worker to close the pair's circuit breaker. Sends `reset_breaker`."""
+    pair = check_pair(symbol, status_code=status_code)
+    engine = engine_state(pair)
+    command = _command(pair, Kind.RESET_BREAKER, actor, "breaker reset by operator")
+    details = {"breaker_state": engine.breaker_state, "breaker_trips": engine.breaker_trips}
+    plan = _live_plan(pair)
+    if plan is None:
+        _audit(actor, Kind.RESET_BREAKER, pair, details)
+    else:
+        _record(plan, MigrationEvent.Kind.RESET_BREAKER, actor, plan.current_percentage, plan.current_percentage,
+                "breaker reset", details)
+    return command
+
+
+@transaction.atomic
+def mark_checked(plan_id: int, now: datetime) -> None:
+    """The rollback evaluator looked at the plan and found nothing wrong."""
+    MigrationPlan.objects.filter(id=plan_id).update(last_checked_at=now)
+
+
+@transaction.atomic
+def record_report(plan_id: int, figures: dict[str, Any], now: datetime) -> MigrationEvent:
+    """A periodic progress report of a plan (no decision, so no audit row)."""
+    plan = _locked_plan(plan_id)
+    plan.last_report_at = now
+    plan.save(update_fields=["last_report_at", "updated_at"])
+    return MigrationEvent.objects.create(plan=plan, kind=MigrationEvent.Kind.REPORT, actor="celery:report",
+                                         from_percentage=plan.current_percentage,
+                                         to_percentage=plan.current_percentage, reason="progress report",
+                                         figures=figures)
+
+
+def engine_state(pair: TradingPair) -> EngineState:
+    """The pair's engine as the worker last committed it; legacy only at 0% before the worker has written it."""
+    return EngineState.objects.filter(pair=pair).first() or EngineState(pair=pair)
+
+
+def live_plans() -> Iterable[MigrationPlan]:
+    """Every pending, running or paused plan, oldest first."""
+    return MigrationPlan.objects.filter(state__in=LIVE_STATES).select_related("pair").order_by("id")
+
+
+def _live_plan(pair: TradingPair) -> MigrationPlan | None:
+    return MigrationPlan.objects.filter(pair=pair, state__in=LIVE_STATES).first()
+
+
+def _completed_plan(pair: TradingPair) -> MigrationPlan | None:
+    latest = MigrationPlan.objects.filter(pair=pair).order_by("-id").first()
+    return latest if latest is not None and latest.state == MigrationPlan.State.COMPLETED else None
+
+
+def _locked_plan(plan_id: int) -> MigrationPlan:
+    plan = MigrationPlan.objects.select_related("pair").get(id=plan_id)
+    check_pair(plan.pair.symbol)
+    plan.refresh_from_db()
+    if not plan.is_live:
+        raise PlanStateError(f"the plan of {plan.pair.symbol} is {plan.state}", code="no_live_plan")
+    return plan
+
+
+def _command(pair: TradingPair, kind: str, actor: str, reason: str, *, percentage: int | None = None,
+             settings: dict | None = None) -> EngineCommand:
+    command = EngineCommand.objects.create(pair=pair, kind=kind, percentage=percentage, settings=settings or {},
+                                           actor=actor, reason=reason[:255])
+    # In this transaction: the worker is woken only if, and when, the command commits.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_notify(%s, %s)", [INBOX_CHANNEL, str(pair.shard)])
+    return command
+
+
+def _record(plan: MigrationPlan, kind: str, actor: str, from_percentage: int | None, to_percentage: int | None,
+            reason: str, figures: dict | None = None) -> MigrationEvent:
+    event = MigrationEvent.objects.create(plan=plan, kind=kind, actor=actor, from_percentage=from_percentage,
+                                          to_percentage=to_percentage, reason=reason[:255], figures=figures or {})
+    _audit(actor, kind, plan.pair, {"plan": plan.id, "from_percentage": from_percentage,
+                                    "to_percentage": to_percentage, "reason": reason, "figures": figures or {}})
+    return event
+
+
+def _audit(actor: str, kind: str, pair: TradingPair, details: dict) -> None:
+    AuditLog.objects.create(actor=actor, action=f"migration_{kind}", target=f"pair:{pair.symbol}",
+                            details={"pair": pair.symbol, **details})

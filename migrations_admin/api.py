@@ -1,0 +1,102 @@
+"""The operator API of engine migrations (the deployment guide's /admin/... paths): staff only, token or
+session. Each view checks the body's shape and makes one call into `migrations_admin.actions`, which
+validates against the pair's state and configuration and audits the change."""
+
+from rest_framework import status
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import IsAdminUser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import Serializer
+from rest_framework.views import APIView
+
+from migrations_admin import actions
+from migrations_admin.serializers import (
+    PairSerializer,
+    PercentageSerializer,
+    PlanSerializer,
+    RollbackSerializer,
+    StartSerializer,
+)
+from migrations_admin.status import breaker_status, migration_status
+
+
+def operator(request: Request) -> str:
+    return f"operator:{request.user.get_username()}"
+
+
+def valid(serializer_class: type[Serializer], data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class OperatorView(APIView):
+    permission_classes = [IsAdminUser]
+    parser_classes = [JSONParser]
+
+
+class StartView(OperatorView):
+    """Start migrating a pair toward a target percentage."""
+
+    def post(self, request: Request) -> Response:
+        body = valid(StartSerializer, request.data)
+        plan = actions.start_migration(body["pair"], body["target_percentage"], operator(request),
+                                       finalize_at_target=body["finalize"])
+        return Response(PlanSerializer(plan).data, status=status.HTTP_201_CREATED)
+
+
+class PercentageView(OperatorView):
+    """Move a migrating pair to a percentage (it becomes the plan's target)."""
+
+    def post(self, request: Request) -> Response:
+        body = valid(PercentageSerializer, request.data)
+        plan = actions.set_percentage(body["pair"], body["percentage"], operator(request))
+        return Response(PlanSerializer(plan).data)
+
+
+class FinalizeView(OperatorView):
+    """Drop the legacy book of a pair at 100%."""
+
+    def post(self, request: Request) -> Response:
+        plan = actions.finalize(valid(PairSerializer, request.data)["pair"], operator(request))
+        return Response(PlanSerializer(plan).data)
+
+
+class RollbackView(OperatorView):
+    """Back to the legacy book at 0%."""
+
+    def post(self, request: Request) -> Response:
+        body = valid(RollbackSerializer, request.data)
+        plan = actions.rollback(body["pair"], operator(request), body["reason"] or "rolled back by operator")
+        return Response(PlanSerializer(plan).data)
+
+
+class EmergencyStopView(OperatorView):
+    """Every pair back to the legacy book at once; the answer names the pairs stopped."""
+
+    def post(self, request: Request) -> Response:
+        return Response({"stopped": actions.emergency_stop(operator(request))})
+
+
+class StatusView(OperatorView):
+    """A JSON array: one object per pair."""
+
+    def get(self, request: Request) -> Response:
+        return Response(migration_status())
+
+
+class BreakerStatusView(OperatorView):
+    """A JSON array: each pair's circuit breaker."""
+
+    def get(self, request: Request) -> Response:
+        return Response(breaker_status())
+
+
+class BreakerResetView(OperatorView):
+    """Ask the worker to close a pair's breaker."""
+
+    def post(self, request: Request, pair: str) -> Response:
+        command = actions.reset_breaker(pair, operator(request), status_code=status.HTTP_404_NOT_FOUND)
+        return Response({"pair": command.pair.symbol, "command": command.id, "kind": command.kind,
+                         "status": command.status}, status=status.HTTP_202_ACCEPTED)
