@@ -71,7 +71,8 @@ def setup_market() -> tuple[dict, list]:
 def reset() -> None:
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE exchange_trade, exchange_orderrequest, exchange_order, exchange_auditlog,"
-                       " exchange_enginestate, exchange_workerheartbeat")
+                       " exchange_enginestate, exchange_workerheartbeat, exchange_divergence, exchange_healthsample,"
+                       " exchange_enginecommand")
 
 
 def copy_inbox(rows: list[tuple]) -> None:
@@ -102,8 +103,9 @@ def stop_worker(worker: subprocess.Popen) -> None:
     worker.wait(60)
 
 
-def throughput(orders: int, pair_ids: dict, owners: list) -> dict:
+def throughput(orders: int, pair_ids: dict, owners: list, prepare=lambda: None) -> dict:
     reset()
+    prepare()
     copy_inbox(order_rows(orders, 42, pair_ids, owners))
     worker = start_worker()
     samples = []            # (time, processed orders, trades)
@@ -129,8 +131,9 @@ def throughput(orders: int, pair_ids: dict, owners: list) -> dict:
     }
 
 
-def latency(rate: int, seconds: int, pair_ids: dict, owners: list) -> dict:
+def latency(rate: int, seconds: int, pair_ids: dict, owners: list, prepare=lambda: None) -> dict:
     reset()
+    prepare()
     worker = start_worker()
     time.sleep(3)                                 # let it load and LISTEN
     rows = order_rows(rate * seconds, 7, pair_ids, owners)
@@ -171,6 +174,38 @@ def insert_pending(cursor, rows: list[tuple]) -> None:
         cursor.execute("SELECT pg_notify('exchange_inbox', '0')")
 
 
+def set_mode(mode: str, percentage: int, pair_ids: dict) -> None:
+    """Puts every benchmark pair's engine in `mode` as a committed control command would have."""
+    with connection.cursor() as cursor:
+        for pair_id in pair_ids.values():
+            cursor.execute(
+                "INSERT INTO exchange_enginestate (pair_id, mode, percentage, settings, breaker_state, breaker_trips,"
+                " command_sequence, trade_sequence, last_inbox_sequence, updated_at)"
+                " VALUES (%s, %s, %s, '{}', 'closed', 0, 0, 0, 0, now())", [pair_id, mode, percentage])
+
+
+def migration_main() -> None:
+    """The same stream through one worker in each mode: what running both books costs."""
+    orders = int(os.environ.get("PIPELINE_ORDERS", "200000"))
+    rate = int(os.environ.get("PIPELINE_RATE", "5000"))
+    seconds = int(os.environ.get("PIPELINE_SECONDS", "10"))
+    pair_ids, owners = setup_market()
+    figures = {}
+    for name, mode, percentage in (("legacy_only", "legacy_only", 0), ("migrating_50", "migrating", 50),
+                                   ("adaptive_only", "adaptive_only", 0)):
+        drained = throughput(orders, pair_ids, owners, lambda m=mode, p=percentage: set_mode(m, p, pair_ids))
+        divergences = count("SELECT count(*) FROM exchange_divergence")
+        timed = latency(rate, seconds, pair_ids, owners, lambda m=mode, p=percentage: set_mode(m, p, pair_ids))
+        figures[name] = {"orders_per_s": drained["orders_per_s"], "trades_per_s": drained["trades_per_s"],
+                         "offered_orders_per_s": timed["offered_orders_per_s"],
+                         "order_latency_p50_ms": timed["order_latency_p50_ms"],
+                         "order_latency_p95_ms": timed["order_latency_p95_ms"],
+                         "order_latency_p99_ms": timed["order_latency_p99_ms"],
+                         "divergences": divergences + count("SELECT count(*) FROM exchange_divergence")}
+    reset()
+    print(json.dumps(figures))
+
+
 def main() -> None:
     orders = int(os.environ.get("PIPELINE_ORDERS", "700000"))
     rate = int(os.environ.get("PIPELINE_RATE", "5000"))
@@ -183,4 +218,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    migration_main() if "--migration" in sys.argv else main()

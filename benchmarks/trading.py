@@ -81,6 +81,23 @@ def pipeline_section(orders: int) -> dict:
     return figures
 
 
+def migration_section(orders: int) -> dict:
+    print(f"== migration: one stream per mode, {orders:,} orders drained + latency at an offered load, "
+          f"{os.cpu_count()} cores ==")
+    env = benchmark_database_environment()
+    env["PIPELINE_ORDERS"] = str(orders)
+    result = subprocess.run([sys.executable, "-m", "benchmarks.pipeline", "--migration"], env=env, cwd=ROOT,
+                            check=True, capture_output=True, text=True)
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    for mode, f in figures.items():
+        print(f"{mode:14} {f['orders_per_s']:>8,} orders/s  latency at {f['offered_orders_per_s']:,}/s: p50 "
+              f"{f['order_latency_p50_ms']} ms  p95 {f['order_latency_p95_ms']} ms  p99 {f['order_latency_p99_ms']} ms"
+              f"  divergences {f['divergences']}")
+    base = figures["legacy_only"]["order_latency_p95_ms"] or 1
+    print(f"   migrating_50 / legacy_only p95 latency = {figures['migrating_50']['order_latency_p95_ms'] / base:.2f}x")
+    return figures
+
+
 def write(name: str, figures: dict) -> None:
     OUTPUT.mkdir(parents=True, exist_ok=True)
     path = OUTPUT / f"{name}.json"
@@ -90,7 +107,7 @@ def write(name: str, figures: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Trading benchmarks")
-    parser.add_argument("--section", choices=["engine", "pipeline", "all"], default="all")
+    parser.add_argument("--section", choices=["engine", "pipeline", "migration", "all"], default="all")
     parser.add_argument("--commands", type=int, default=1_000_000, help="engine: commands per workload")
     parser.add_argument("--runs", type=int, default=3, help="engine: runs per figure (the median is kept)")
     parser.add_argument("--orders", type=int, default=700_000, help="pipeline: orders in the throughput run")
@@ -99,6 +116,8 @@ def main() -> None:
         write("engine", engine_section(options.commands, options.runs))
     if options.section in ("pipeline", "all"):
         write("pipeline", pipeline_section(options.orders))
+    if options.section in ("migration", "all"):
+        write("migration", migration_section(min(options.orders, 200_000)))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,49 @@
+"""End to end: a faulty adaptive book under a live stream is caught by the worker, and the control plane's
+rollback evaluator (what celery beat ticks) rolls the pairs back by itself; no persisted result changes."""
+import time
+
+import pytest
+from django.utils import timezone
+
+from exchange.models import AuditLog, Divergence, EngineState, TradingPair
+from migrations_admin import actions, automation
+from migrations_admin.models import MigrationEvent, MigrationPlan, PairMigrationConfig
+from tests.integration.conftest import wait_until
+from tests.integration.order_stream import PAIRS, final_state, make_stream, prepare_market
+from tests.integration.test_migration_worker import Feeder, drained, expected_without_migration
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# The testing preset, with windows short enough for a test: one minute of samples decides.
+FAST_ROLLBACK = {"auto_migration": False, "metrics_interval_s": 1, "rollback_error_rate": 0.002,
+                 "rollback_error_rate_window_s": 1, "breaker_failure_threshold": 3}
+
+
+def test_a_faulty_adaptive_book_is_rolled_back_automatically_and_no_result_changes(worker):
+    users = prepare_market()
+    stream = make_stream(20_000, seed=21)
+    expected = expected_without_migration(stream, users)
+    for symbol in PAIRS:
+        PairMigrationConfig.objects.create(pair=TradingPair.objects.get(symbol=symbol), preset="testing",
+                                           overrides=FAST_ROLLBACK)
+    worker.env = {"MATCHING_ADAPTIVE_BOOK": "tests.matching.faulty_books:WrongFillsBook"}
+    worker.start()
+    with Feeder(stream, users, pause=0.15) as feeder:
+        for symbol in PAIRS:
+            actions.start_migration(symbol, 100, "operator:test")
+        rolled_back: dict = {}
+        deadline = time.monotonic() + 90
+        while len(rolled_back) < len(PAIRS) and time.monotonic() < deadline:
+            rolled_back.update(automation.evaluate_rollbacks(timezone.now()))
+            time.sleep(0.5)
+        assert set(rolled_back) == set(PAIRS), "the evaluator must roll back both pairs by itself"
+        wait_until(lambda: set(EngineState.objects.filter(pair__symbol__in=PAIRS).values_list("mode", flat=True))
+                   == {"legacy_only"}, timeout=10, message="the worker to apply the rollbacks")
+    drained()
+    assert worker.stop() == 0
+    assert final_state(feeder.ids) == expected
+    assert Divergence.objects.filter(kind="divergence").exists()
+    assert set(MigrationPlan.objects.values_list("state", flat=True)) == {"rolled_back"}
+    decision = MigrationEvent.objects.filter(actor=actions.ROLLBACK_EVALUATOR_ACTOR).first()
+    assert decision is not None and decision.figures, "the rollback records the figures behind it"
+    assert AuditLog.objects.filter(actor=actions.ROLLBACK_EVALUATOR_ACTOR).count() >= len(PAIRS)
