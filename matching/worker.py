@@ -25,6 +25,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from importlib import import_module
 
+from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from psycopg2.extras import execute_values
@@ -140,7 +141,11 @@ class MatchingWorker:
         self.started_at = timezone.now()
         self._last_heartbeat = 0.0
         self.adaptive_class = adaptive_book_class()
-        self.health = HealthRecorder(self, every=min(heartbeat_every, 2.0))
+        # Health samples every METRICS_COLLECTION_INTERVAL (sooner when heartbeats are sooner, as in tests); a
+        # performance report line every PERFORMANCE_REPORT_INTERVAL.
+        self.health = HealthRecorder(self, every=min(heartbeat_every, settings.METRICS_COLLECTION_INTERVAL))
+        self.report_every = settings.PERFORMANCE_REPORT_INTERVAL
+        self._last_report = (time.monotonic(), 0)
 
     # ---- start: rebuild the books ------------------------------------------------------------
     def load(self) -> None:
@@ -516,6 +521,21 @@ class MatchingWorker:
         self.health.flush_if_due()
         if time.monotonic() - self._last_heartbeat >= self.heartbeat_every:
             self.heartbeat()
+        self._report_if_due()
+
+    def _report_if_due(self) -> None:
+        since, commands_then = self._last_report
+        elapsed = time.monotonic() - since
+        if elapsed < self.report_every:
+            return
+        log.info("performance report", extra={
+            "event": "performance_report", "shard": self.shard, "batches": self.batches,
+            "commands_per_s": round((self.commands - commands_then) / elapsed, 1),
+            "pairs": {runtime.symbol: {"mode": runtime.engine.mode, "percentage": runtime.engine.percentage,
+                                       "breaker": runtime.engine.breaker.state,
+                                       **{book: health.figures() for book, health in runtime.engine.health.items()}}
+                      for runtime in self.pairs.values()}})
+        self._last_report = (time.monotonic(), self.commands)
 
     def _request_stop(self, signum: int, frame: object) -> None:
         self.stopping = True
