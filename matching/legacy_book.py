@@ -96,7 +96,7 @@ class LegacyOrderBook:
         tif = MARKET if order_type == MARKET else time_in_force
         if tif == POST_ONLY and self._best_crossed_level(side, limit) is not None:
             return [(REJECTED, order_id, POST_ONLY_WOULD_CROSS)]
-        if tif == FOK and self._fillable_quantity(account, side, limit, self_trade) < quantity:
+        if tif == FOK and self._fillable_quantity(account, side, limit, self_trade, quantity) < quantity:
             return [(REJECTED, order_id, FOK_UNFILLABLE)]
         taker = _Order(order_id, account, side, price, quantity)
         events: list[Event] = [(ACCEPTED, order_id)]
@@ -140,7 +140,8 @@ class LegacyOrderBook:
             return INVALID_PRICE
         return ""
 
-    def _fillable_quantity(self, account: int, side: str, limit: int | None, self_trade: str) -> int:
+    def _fillable_quantity(self, account: int, side: str, limit: int | None, self_trade: str, wanted: int) -> int:
+        """What a FOK taker could fill now, walking crossed makers in priority order until it has enough."""
         fillable = 0
         for level in self._crossed_levels(side, limit):
             for maker in level.queue.values():
@@ -149,6 +150,8 @@ class LegacyOrderBook:
                         continue
                     return fillable
                 fillable += maker.quantity
+                if fillable >= wanted:
+                    return fillable
         return fillable
 
     def _match(self, taker: _Order, limit: int | None, self_trade: str, events: list[Event],
