@@ -187,8 +187,9 @@ def set_mode(mode: str, percentage: int, pair_ids: dict) -> None:
 def migration_main() -> None:
     """The same stream through one worker in each mode: what running both books costs."""
     orders = int(os.environ.get("PIPELINE_ORDERS", "200000"))
-    rate = int(os.environ.get("PIPELINE_RATE", "5000"))
-    seconds = int(os.environ.get("PIPELINE_SECONDS", "10"))
+    # Offered below every mode's capacity, so the latency shows the engine's cost, not a queue building up.
+    rate = int(os.environ.get("MIGRATION_RATE", "2000"))
+    seconds = int(os.environ.get("PIPELINE_SECONDS", "15"))
     pair_ids, owners = setup_market()
     figures = {}
     for name, mode, percentage in (("legacy_only", "legacy_only", 0), ("migrating_50", "migrating", 50),
