@@ -6,9 +6,10 @@ database (never the development one):
 1. throughput: a seeded stream of orders is committed to the inbox with COPY, then one worker drains
    it; orders/s and trades/s over the whole drain and the slowest 5-second window (sustained rate);
 2. latency at an offered load: a feeder commits small transactions at a fixed rate (with the NOTIFY the
-   API sends) while the worker runs; order latency = the worker's write of the result − the order's
-   creation, trade latency = the write − the batch pickup, both read back from the rows (they exclude
-   the ~0.1-1 ms of the worker's COMMIT itself, which the rows cannot record).
+   API sends) while the worker runs; order latency = the worker's first write of the order's result
+   (`processed_at`) − the order's creation, trade latency = the taker's `processed_at` − the batch
+   pickup, both read back from the rows (they exclude the ~0.1-1 ms of the worker's COMMIT itself,
+   which the rows cannot record).
 """
 from __future__ import annotations
 
@@ -151,10 +152,10 @@ def latency(rate: int, seconds: int, pair_ids: dict, owners: list, prepare=lambd
     stop_worker(worker)
     with connection.cursor() as cursor:
         cursor.execute("SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY"
-                       " extract(epoch FROM updated_at - created_at) * 1000) FROM exchange_order")
+                       " extract(epoch FROM processed_at - created_at) * 1000) FROM exchange_order")
         order_p50, order_p95, order_p99 = cursor.fetchone()[0]
         cursor.execute("SELECT percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY"
-                       " extract(epoch FROM o.updated_at - t.executed_at) * 1000)"
+                       " extract(epoch FROM o.processed_at - t.executed_at) * 1000)"
                        " FROM exchange_trade t JOIN exchange_order o ON o.id = t.taker_order_id")
         trade_p50, trade_p95 = cursor.fetchone()[0]
     return {"offered_orders_per_s": round(offered), "order_latency_p50_ms": round(order_p50, 2),

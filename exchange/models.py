@@ -145,6 +145,8 @@ class Order(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    processed_at = models.DateTimeField(null=True, blank=True,
+                                        help_text="When the matching worker wrote the order's first result.")
 
     class Meta:
         ordering = ["-id"]

@@ -63,7 +63,8 @@ ORDER_UPDATE = (
     " average_fill_price = CASE WHEN v.filled > 0 THEN round(v.notional * p.tick_size / v.filled, 18)"
     "   ELSE o.average_fill_price END,"
     " quantity = COALESCE(v.quantity * p.lot_size, o.quantity),"
-    " priority_sequence = COALESCE(v.priority, o.priority_sequence), updated_at = clock_timestamp()"
+    " priority_sequence = COALESCE(v.priority, o.priority_sequence), updated_at = clock_timestamp(),"
+    " processed_at = COALESCE(o.processed_at, clock_timestamp())"
     " FROM worker_order_update AS v, exchange_tradingpair AS p WHERE o.id = v.id AND p.id = o.pair_id")
 
 
@@ -496,9 +497,11 @@ class MatchingWorker:
             if self.process_batch():
                 self._heartbeat_if_due()
                 continue
+            # Heartbeat before looking at the notifies: its queries can read a NOTIFY off the socket into
+            # pg.notifies, and select() would then sleep a whole period on a wake-up already received.
+            self._heartbeat_if_due()
             if pg.notifies:
                 continue
-            self._heartbeat_if_due()
             readable, _, _ = select.select([pg, wake_reader], [], [], self.heartbeat_every)
             if wake_reader in readable:
                 os.read(wake_reader, 512)
