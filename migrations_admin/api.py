@@ -83,6 +83,7 @@ class StatusView(OperatorView):
     """A JSON array: one object per pair."""
 
     def get(self, request: Request) -> Response:
+        actions.record_read(operator(request), "migration_status")
         return Response(migration_status())
 
 
@@ -90,6 +91,7 @@ class BreakerStatusView(OperatorView):
     """A JSON array: each pair's circuit breaker."""
 
     def get(self, request: Request) -> Response:
+        actions.record_read(operator(request), "breaker_status")
         return Response(breaker_status())
 
 

@@ -305,3 +305,11 @@ def test_health_samples_of_other_pairs_do_not_leak(staff_api, pairs):
     assert statuses["BTCUSDT"]["health"]["adaptive"] is None
     assert statuses["ETHUSDT"]["health"]["adaptive"]["commands"] == 5
     assert HealthSample.objects.count() == 1
+
+
+@pytest.mark.parametrize("path, action", [("/admin/migration/status", "migration_status_read"),
+                                          ("/admin/circuit-breaker/status", "breaker_status_read")])
+def test_reading_status_is_audited_with_the_operator(staff_api, staff, pairs, path, action):
+    assert staff_api.get(path).status_code == 200
+    entry = AuditLog.objects.get(action=action)
+    assert entry.actor == f"operator:{staff.username}"
