@@ -192,7 +192,7 @@ def test_breaker_status_and_reset(staff_api, pairs):
     assert response.status_code == 202
     command = EngineCommand.objects.get()
     assert (command.kind, command.pair.symbol) == ("reset_breaker", "BTCUSDT")
-    audit = AuditLog.objects.get()
+    audit = AuditLog.objects.get(action="migration_reset_breaker")
     assert (audit.action, audit.details["breaker_state"]) == ("migration_reset_breaker", "open")
 
 
