@@ -78,6 +78,8 @@ def pipeline_section(orders: int) -> dict:
           f"{figures['order_latency_p50_ms']} ms  p95 {figures['order_latency_p95_ms']} ms  p99 "
           f"{figures['order_latency_p99_ms']} ms; trade p50 {figures['trade_latency_p50_ms']} ms  p95 "
           f"{figures['trade_latency_p95_ms']} ms")
+    print(f"HTTP path, {figures['web_processes']} web process: {figures['http_single_orders_per_s']:,} orders/s one"
+          f" per request, {figures['http_batch_orders_per_s']:,} orders/s in batches of 100")
     return figures
 
 
