@@ -123,7 +123,6 @@ class Batch:
     touched: set = field(default_factory=set)       # PairRuntime.pair_id
     controls: list = field(default_factory=list)    # (command id, status, reason)
     divergences: list = field(default_factory=list)  # (pair id, Disagreement)
-    commands: int = 0
 
 
 class MatchingWorker:
@@ -263,7 +262,6 @@ class MatchingWorker:
         runtime = self.pairs[entry[3]]
         runtime.last_inbox_sequence = max(runtime.last_inbox_sequence, entry[0])
         batch.touched.add(runtime.pair_id)
-        batch.commands += 1
         if entry[1] == "place":
             self._place(runtime, entry, batch)
         else:
