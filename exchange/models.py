@@ -217,10 +217,14 @@ class Trade(models.Model):
     `sequence` numbers a pair's trades from 1; it is unique, so a replayed batch can never double a trade."""
 
     id = models.BigAutoField(primary_key=True)
-    pair = models.ForeignKey(TradingPair, on_delete=models.PROTECT, related_name="trades", db_index=False)
+    # No database foreign keys (db_constraint=False): only the matching worker writes trades, in the transaction
+    # that also writes both orders' rows, which it holds locked. The deferred checks locked each order row again
+    # at COMMIT and measured 16% of the worker's time. Django still applies PROTECT on the orders' side.
+    pair = models.ForeignKey(TradingPair, on_delete=models.PROTECT, related_name="trades", db_index=False,
+                             db_constraint=False)
     sequence = models.BigIntegerField()
-    maker_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="maker_trades")
-    taker_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="taker_trades")
+    maker_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="maker_trades", db_constraint=False)
+    taker_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="taker_trades", db_constraint=False)
     price = amount_field()
     quantity = amount_field()
     taker_side = models.CharField(max_length=4, choices=Order.Side.choices)

@@ -56,8 +56,12 @@ ORDER_UPDATES_TABLE = (
     "CREATE TEMP TABLE IF NOT EXISTS worker_order_update (id bigint, status text, filled bigint, notional numeric,"
     " quantity bigint, reason text, priority bigint) ON COMMIT DELETE ROWS")
 # A rejected order has no fills (NULL lots): its amounts stay as they are.
+# The scratch table has no statistics, so the planner guesses its size and, while the order table is small enough,
+# hash-joins it by scanning the whole order table: 10-15 ms per batch however few rows it has (order latency
+# p50 20 ms at 5,000 orders/s). Looking each row up by primary key is right at every batch size.
 ORDER_UPDATE = (
-    "UPDATE exchange_order AS o SET status = v.status, reason = v.reason,"
+    "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off;"
+    " UPDATE exchange_order AS o SET status = v.status, reason = v.reason,"
     " filled_quantity = COALESCE(v.filled * p.lot_size, o.filled_quantity),"
     " filled_notional = COALESCE(v.notional * p.tick_size * p.lot_size, o.filled_notional),"
     " average_fill_price = CASE WHEN v.filled > 0 THEN round(v.notional * p.tick_size / v.filled, 18)"
@@ -83,9 +87,12 @@ def copy_rows(cursor, table: str, rows) -> None:
 NULL = r"\N"
 
 
+RESULTS_CHANNEL_PREFIX = "exchange_results_"
+
+
 def results_channel(pair_id: int) -> str:
     """The NOTIFY channel an API request waiting for its orders' results listens on."""
-    return f"exchange_results_{pair_id}"
+    return f"{RESULTS_CHANNEL_PREFIX}{pair_id}"
 
 
 @dataclass(slots=True)
@@ -438,19 +445,34 @@ class MatchingWorker:
                 execute_values(cursor, "INSERT INTO exchange_divergence (pair_id, kind, engine_sequence, command,"
                                " legacy_events, adaptive_events, created_at) VALUES %s",
                                [divergence_row(pair_id, d, batch.now) for pair_id, d in batch.divergences])
-            for pair_id in sorted(batch.touched):
-                engine = self.pairs[pair_id].engine
-                runtime = self.pairs[pair_id]
-                cursor.execute(
-                    "UPDATE exchange_enginestate SET command_sequence = %s, trade_sequence = %s,"
-                    " last_inbox_sequence = %s, mode = %s, percentage = %s, settings = %s, breaker_state = %s,"
-                    " breaker_trips = %s, updated_at = %s WHERE pair_id = %s",
-                    [engine.sequence, runtime.trade_sequence, runtime.last_inbox_sequence, engine.mode,
-                     engine.percentage, json.dumps(engine.settings.to_json()), engine.breaker.state,
-                     engine.breaker.trips, batch.now, pair_id])
-                cursor.execute("SELECT pg_notify(%s, '')", [results_channel(pair_id)])
+            if batch.touched:
+                cursor.execute(self._checkpoint_sql(cursor, batch))
         finally:
             cursor.close()
+
+    def _checkpoint_sql(self, cursor, batch: Batch) -> bytes:
+        """The touched pairs' engine checkpoints and their results NOTIFY, as one statement: one round trip
+        per batch instead of two per pair (a fifth of a small batch's time at 5,000 orders/s)."""
+        rows = []
+        for pair_id in sorted(batch.touched):
+            runtime = self.pairs[pair_id]
+            engine = runtime.engine
+            rows.append(cursor.mogrify(
+                "(%s::bigint, %s::bigint, %s::bigint, %s::bigint, %s::text, %s::integer, %s::jsonb, %s::text,"
+                " %s::integer)",
+                [pair_id, engine.sequence, runtime.trade_sequence, runtime.last_inbox_sequence, engine.mode,
+                 engine.percentage, json.dumps(engine.settings.to_json()), engine.breaker.state,
+                 engine.breaker.trips]))
+        values = b", ".join(rows)
+        return (
+            b"UPDATE exchange_enginestate AS e SET command_sequence = v.command_sequence,"
+            b" trade_sequence = v.trade_sequence, last_inbox_sequence = v.last_inbox_sequence, mode = v.mode,"
+            b" percentage = v.percentage, settings = v.settings, breaker_state = v.breaker_state,"
+            b" breaker_trips = v.breaker_trips, updated_at = " + cursor.mogrify("%s", [batch.now]) +
+            b" FROM (VALUES " + values + b") AS v(pair_id, command_sequence, trade_sequence, last_inbox_sequence,"
+            b" mode, percentage, settings, breaker_state, breaker_trips) WHERE e.pair_id = v.pair_id;"
+            b" SELECT pg_notify('" + RESULTS_CHANNEL_PREFIX.encode() + b"' || pair_id, '') FROM (VALUES " +
+            b", ".join(b"(%d)" % pair_id for pair_id in sorted(batch.touched)) + b") AS touched(pair_id)")
 
     # ---- the loop -----------------------------------------------------------------------------
     def heartbeat(self) -> None:
