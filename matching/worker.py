@@ -1,15 +1,17 @@
 """The matching worker: the one adapter between PostgreSQL and the pure engine, one process per shard.
 
 It rebuilds each book of its shard from the resting orders, then loops: take the pending inbox (new
-orders and cancel/reduce requests, in `inbox_sequence` order, `FOR NO KEY UPDATE SKIP LOCKED`), run it through
+orders and cancel/reduce requests, in `inbox_sequence` order, locked `FOR NO KEY UPDATE`), run it through
 the engines, and commit order states, trades, audit entries and the engines' checkpoints in **one
 transaction per batch**. Nothing is acknowledged before that commit, so a crash at any point leaves the
 inbox rows pending and the restarted worker redoes exactly the lost batch.
 
 The batch size follows the load by construction: the worker takes whatever is pending, up to
 `max_batch` — one order when idle (lowest latency), thousands under load (one commit for all of them).
+Batches are pipelined over two database sessions: batch N is written and committed by a writer thread
+while the engines compute batch N+1, so PostgreSQL and the engines work on two cores at once.
 
-The hot path reads and writes with raw SQL on psycopg2 (`execute_values`): building Django model
+The hot path reads and writes with raw SQL on psycopg2 (COPY, `execute_values`): building Django model
 instances cost ~10 µs per row, which at the 20,000 orders/s target would be a fifth of a core.
 """
 from __future__ import annotations
@@ -22,11 +24,13 @@ import select
 import signal
 import socket
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from importlib import import_module
 
+import psycopg2
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, connection
 from django.utils import timezone
 from psycopg2.extras import execute_values
 
@@ -48,7 +52,7 @@ from matching.units import OffGridError, PairUnits
 log = logging.getLogger("matching.worker")
 
 INBOX_CHANNEL = "exchange_inbox"
-SHARD_LOCK_CLASS = 7420          # pg_advisory_lock(SHARD_LOCK_CLASS, shard): held by the shard's worker
+SHARD_LOCK_CLASS = 7420          # pg_advisory_lock(SHARD_LOCK_CLASS + i, shard): held by batch session i of the shard
 
 
 # Per-session scratch table for a batch's order updates (lots and ticks), emptied by each COMMIT.
@@ -130,10 +134,69 @@ class Batch:
     touched: set = field(default_factory=set)       # PairRuntime.pair_id
     controls: list = field(default_factory=list)    # (command id, status, reason)
     divergences: list = field(default_factory=list)  # (pair id, Disagreement)
+    entries: int = 0                                # inbox entries and control commands claimed
+    checkpoint: bytes = b""                         # the engines' state after the batch, as SQL
+    session: BatchSession | None = None             # the session whose transaction claimed the batch
+    claimed_orders: list = field(default_factory=list)    # ids of the inbox rows it holds locked
+    claimed_requests: list = field(default_factory=list)
+
+
+class BatchSession:
+    """A PostgreSQL session of its own for batch transactions: claim, write, COMMIT.
+
+    The worker keeps two, so that one batch can commit while the next is claimed and computed (the
+    commit's server time and the engines' Python time then run on two cores). Each holds its own
+    advisory lock on the shard for its whole life: a worker restarted after a crash waits until both
+    of the dead one's sessions are gone, not only the idle one. Without the wait, SKIP LOCKED would pass
+    over rows a dying session still locked and execute later orders before them.
+    """
+
+    def __init__(self, shard: int, lock_class: int) -> None:
+        self.shard = shard
+        self.lock_class = lock_class
+        self.pg = None
+
+    def open(self, lock: bool = False) -> None:
+        """(Re)connects; with `lock`, first waits for the shard's lock (the serving loop; a one-off batch in
+        a test or a shell does not take it)."""
+        self.close()
+        self.pg = connection.get_new_connection(connection.get_connection_params())
+        self.pg.autocommit = True
+        with self.pg.cursor() as cursor:
+            if lock:
+                cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [self.lock_class, self.shard])
+                if not cursor.fetchone()[0]:
+                    log.warning("waiting for the shard's previous worker to release it",
+                                extra={"event": "shard_lock_wait", "shard": self.shard})
+                    cursor.execute("SELECT pg_advisory_lock(%s, %s)", [self.lock_class, self.shard])
+            cursor.execute(ORDER_UPDATES_TABLE)
+        self.pg.autocommit = False
+
+    def cursor(self):
+        if self.pg is None or self.pg.closed:
+            self.open()
+        return self.pg.cursor()
+
+    def commit(self) -> None:
+        self.pg.commit()
+
+    def rollback(self) -> None:
+        """Ends a failed or empty transaction; a broken connection is closed and reopened on next use."""
+        if self.pg is None or self.pg.closed:
+            return
+        try:
+            self.pg.rollback()
+        except DatabaseError:
+            self.close()
+
+    def close(self) -> None:
+        if self.pg is not None and not self.pg.closed:
+            self.pg.close()
+        self.pg = None
 
 
 class MatchingWorker:
-    """Runs the books of one shard; `process_batch` is one step of the loop, callable from tests."""
+    """Runs the books of one shard: `run` serves until stopped; `process_batch` is one whole batch, for tests."""
 
     def __init__(self, shard: int, max_batch: int = 5000, heartbeat_every: float = 2.0) -> None:
         self.shard = shard
@@ -148,6 +211,7 @@ class MatchingWorker:
         self.started_at = timezone.now()
         self._last_heartbeat = 0.0
         self.adaptive_class = adaptive_book_class()
+        self.sessions = (BatchSession(shard, SHARD_LOCK_CLASS), BatchSession(shard, SHARD_LOCK_CLASS + 1))
         # Health samples every METRICS_COLLECTION_INTERVAL (sooner when heartbeats are sooner, as in tests); a
         # performance report line every PERFORMANCE_REPORT_INTERVAL.
         self.health = HealthRecorder(self, every=min(heartbeat_every, settings.METRICS_COLLECTION_INTERVAL))
@@ -211,59 +275,101 @@ class MatchingWorker:
 
     # ---- one step: a batch ------------------------------------------------------------------
     def process_batch(self) -> int:
-        """Takes the pending inbox of the shard (up to max_batch), executes it and commits; returns how
-        many inbox entries it handled. If anything fails the books are rebuilt from the database, which
-        still holds the state before the batch."""
+        """One whole batch: takes the pending inbox of the shard (up to max_batch), executes it and commits;
+        returns how many inbox entries and control commands it handled."""
+        batch = self.prepare_batch(self.sessions[0])
+        if batch is None:
+            return 0
+        self.commit_batch(batch)
+        self.count(batch)
+        return batch.entries
+
+    def prepare_batch(self, session: BatchSession, in_flight: Batch | None = None) -> Batch | None:
+        """Claims the pending inbox in a new transaction of `session` and runs it through the engines; the
+        batch is ready to write, or None when nothing was pending. `in_flight` is the batch another session
+        is committing meanwhile. If anything fails the books are rebuilt
+        from the database, which still holds the state before the batch."""
         if self.stale:
             self.load()
         if not self.pairs:
-            return 0
+            return None
         try:
-            with transaction.atomic():
-                controls = self._claim_controls()
-                entries = self._claim_inbox()
+            with session.cursor() as cursor:
+                controls = self._claim_controls(cursor)
+                entries = self._claim_inbox(cursor, in_flight)
                 if not entries and not controls:
-                    return 0
-                batch = Batch(timezone.now())
+                    session.rollback()          # ends the empty transaction and its snapshot
+                    return None
+                batch = Batch(timezone.now(), entries=len(entries) + len(controls), session=session,
+                              claimed_orders=[entry[2] for entry in entries if entry[1] == "place"],
+                              claimed_requests=[entry[2] for entry in entries if entry[1] != "place"])
                 for control in controls:
                     self._control(control, batch)
                 for entry in entries:
                     self._execute(entry, batch)
                 self._collect_migration_events(batch)
-                self._write(batch)
+                batch.checkpoint = self._checkpoint_sql(cursor, batch)
         except Exception:
-            log.exception("batch failed; its inbox stays pending and the books are rebuilt from the database",
-                          extra={"event": "batch_failed", "shard": self.shard})
-            self.stale = True
+            self._fail(session)
             raise
-        self.batches += 1
-        self.commands += len(entries) + len(controls)
-        log.debug("batch committed", extra={"event": "batch_committed", "shard": self.shard, "size": len(entries),
-                                            "controls": len(controls)})
-        return len(entries) + len(controls)
+        return batch
 
-    def _claim_inbox(self) -> list[tuple]:
-        """The oldest pending orders and requests of the shard's pairs, merged in arrival order.
+    def commit_batch(self, batch: Batch) -> None:
+        """Writes the batch and commits its transaction. Touches nothing but the batch and its session, so
+        the loop can run it in its writer thread while the engines compute the next batch."""
+        try:
+            self._write(batch)
+            batch.session.commit()
+        except Exception:
+            self._fail(batch.session)
+            raise
+
+    def _fail(self, session: BatchSession) -> None:
+        log.exception("batch failed; its inbox stays pending and the books are rebuilt from the database",
+                      extra={"event": "batch_failed", "shard": self.shard})
+        session.rollback()
+        self.stale = True
+
+    def count(self, batch: Batch) -> None:
+        self.batches += 1
+        self.commands += batch.entries
+        log.debug("batch committed", extra={"event": "batch_committed", "shard": self.shard,
+                                            "size": batch.entries})
+
+    def _claim_inbox(self, cursor, in_flight: Batch | None) -> list[tuple]:
+        """The oldest pending orders and requests of the shard's pairs, merged in arrival order, locked.
 
         One statement, hence one snapshot: two separate SELECTs could see a request committed between
-        them ahead of an order committed before it, and execute them out of arrival order. The lock is
-        NO KEY UPDATE, not UPDATE: inserting a cancel request takes KEY SHARE on the order it names, and
-        FOR UPDATE SKIP LOCKED would skip that order until the request commits, reordering the inbox
-        (found by the SIGKILL recovery test).
+        them ahead of an order committed before it, and execute them out of arrival order.
+        The statement picks the batch first and then locks exactly those rows, waiting for a lock if it
+        must (an API cancel holds its order for a moment): skipping a locked row would execute later orders
+        before it. The rows of the batch still being committed (`in_flight`) look pending in this snapshot
+        and are left out by id. The lock is NO KEY UPDATE, not UPDATE: inserting a cancel request takes KEY
+        SHARE on the order it names, which must not hold the claim up.
         """
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "WITH orders AS (SELECT inbox_sequence, 'place' AS kind, id, pair_id, owner_id, side, order_type,"
-                "   time_in_force, self_trade, price, quantity, NULL::bigint AS target FROM exchange_order"
-                "   WHERE status = 'pending' AND pair_id = ANY(%(pairs)s)"
-                "   ORDER BY inbox_sequence LIMIT %(limit)s FOR NO KEY UPDATE SKIP LOCKED),"
-                " requests AS (SELECT inbox_sequence, kind, id, pair_id, NULL::integer, NULL, NULL, NULL, NULL,"
-                "   NULL::numeric, quantity, order_id FROM exchange_orderrequest"
-                "   WHERE status = 'pending' AND pair_id = ANY(%(pairs)s)"
-                "   ORDER BY inbox_sequence LIMIT %(limit)s FOR NO KEY UPDATE SKIP LOCKED)"
-                " SELECT * FROM orders UNION ALL SELECT * FROM requests ORDER BY 1 LIMIT %(limit)s",
-                {"pairs": list(self.pairs), "limit": self.max_batch})
-            return cursor.fetchall()
+        cursor.execute(
+            "WITH candidates AS ("
+            "  (SELECT inbox_sequence, id, true AS is_order FROM exchange_order"
+            "   WHERE status = 'pending' AND pair_id = ANY(%(pairs)s) AND id <> ALL(%(orders_in_flight)s::bigint[])"
+            "   ORDER BY inbox_sequence LIMIT %(limit)s)"
+            "  UNION ALL"
+            "  (SELECT inbox_sequence, id, false FROM exchange_orderrequest"
+            "   WHERE status = 'pending' AND pair_id = ANY(%(pairs)s)"
+            "   AND id <> ALL(%(requests_in_flight)s::bigint[])"
+            "   ORDER BY inbox_sequence LIMIT %(limit)s)"
+            "  ORDER BY 1 LIMIT %(limit)s),"
+            " orders AS (SELECT inbox_sequence, 'place' AS kind, id, pair_id, owner_id, side, order_type,"
+            "   time_in_force, self_trade, price, quantity, NULL::bigint AS target FROM exchange_order"
+            "   WHERE id IN (SELECT id FROM candidates WHERE is_order) AND status = 'pending' FOR NO KEY UPDATE),"
+            " requests AS (SELECT inbox_sequence, kind, id, pair_id, NULL::integer, NULL, NULL, NULL, NULL,"
+            "   NULL::numeric, quantity, order_id FROM exchange_orderrequest"
+            "   WHERE id IN (SELECT id FROM candidates WHERE NOT is_order) AND status = 'pending'"
+            "   FOR NO KEY UPDATE)"
+            " SELECT * FROM orders UNION ALL SELECT * FROM requests ORDER BY 1",
+            {"pairs": list(self.pairs), "limit": self.max_batch,
+             "orders_in_flight": in_flight.claimed_orders if in_flight else [],
+             "requests_in_flight": in_flight.claimed_requests if in_flight else []})
+        return cursor.fetchall()
 
     def _execute(self, entry: tuple, batch: Batch) -> None:
         runtime = self.pairs[entry[3]]
@@ -275,14 +381,13 @@ class MatchingWorker:
             self._request(runtime, entry, batch)
 
     # ---- control commands ------------------------------------------------------------------
-    def _claim_controls(self) -> list[tuple]:
+    def _claim_controls(self, cursor) -> list[tuple]:
         """Pending control commands of the shard's pairs, oldest first: they jump the queue of orders."""
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT id, pair_id, kind, percentage, settings, actor FROM exchange_enginecommand"
-                " WHERE status = 'pending' AND pair_id = ANY(%s) ORDER BY id FOR NO KEY UPDATE SKIP LOCKED",
-                [list(self.pairs)])
-            return cursor.fetchall()
+        cursor.execute(
+            "SELECT id, pair_id, kind, percentage, settings, actor FROM exchange_enginecommand"
+            " WHERE status = 'pending' AND pair_id = ANY(%s) ORDER BY id FOR NO KEY UPDATE SKIP LOCKED",
+            [list(self.pairs)])
+        return cursor.fetchall()
 
     def _control(self, control: tuple, batch: Batch) -> None:
         command_id, pair_id, kind, percentage, settings, actor = control
@@ -419,13 +524,12 @@ class MatchingWorker:
     def _write(self, batch: Batch) -> None:
         """Writes the batch with COPY: formatting rows as text ourselves measured 4x cheaper than
         psycopg2's per-value adaptation (`execute_values` spent 30% of the worker's time in mogrify)."""
-        cursor = connection.connection.cursor()
+        cursor = batch.session.cursor()
         try:
             if batch.trades:
                 copy_rows(cursor, "exchange_trade (pair_id, sequence, maker_order_id, taker_order_id, price,"
                           " quantity, taker_side, engine_sequence, executed_at)", batch.trades)
             if batch.orders:
-                cursor.execute(ORDER_UPDATES_TABLE)
                 copy_rows(cursor, "worker_order_update", batch.orders.values())
                 cursor.execute(ORDER_UPDATE)
             if batch.requests:
@@ -445,14 +549,17 @@ class MatchingWorker:
                 execute_values(cursor, "INSERT INTO exchange_divergence (pair_id, kind, engine_sequence, command,"
                                " legacy_events, adaptive_events, created_at) VALUES %s",
                                [divergence_row(pair_id, d, batch.now) for pair_id, d in batch.divergences])
-            if batch.touched:
-                cursor.execute(self._checkpoint_sql(cursor, batch))
+            if batch.checkpoint:
+                cursor.execute(batch.checkpoint)
         finally:
             cursor.close()
 
     def _checkpoint_sql(self, cursor, batch: Batch) -> bytes:
         """The touched pairs' engine checkpoints and their results NOTIFY, as one statement: one round trip
-        per batch instead of two per pair (a fifth of a small batch's time at 5,000 orders/s)."""
+        per batch instead of two per pair (a fifth of a small batch's time at 5,000 orders/s). Built when the
+        batch has run, because the engines move on to the next batch while this one is written."""
+        if not batch.touched:
+            return b""
         rows = []
         for pair_id in sorted(batch.touched):
             runtime = self.pairs[pair_id]
@@ -496,49 +603,72 @@ class MatchingWorker:
         while not self.stopping:
             try:
                 self._serve(wake_reader)
-            except DatabaseError:
-                # Logged by process_batch or here; the database may be restarting: reconnect and resume.
+            except (DatabaseError, psycopg2.Error):
+                # Logged by the batch or here; the database may be restarting: reconnect and resume.
                 log.exception("database error; reconnecting", extra={"event": "worker_reconnect"})
                 connection.close()
                 time.sleep(1.0)
         self.heartbeat()
+        self.close()
         log.info("worker stopped", extra={"event": "worker_stopped", "shard": self.shard,
                                           "batches": self.batches, "commands": self.commands})
 
     def _serve(self, wake_reader: int) -> None:
-        self._take_shard()
+        """The loop proper, pipelined over the two batch sessions: while the writer thread writes and commits
+        batch N, this thread claims and computes batch N+1 in the other session. Batch N+1's claim skips
+        N's rows (still locked by N's transaction) and its engines already hold N's effects; it commits only
+        after N did, and is rolled back with it if N fails."""
+        for session in self.sessions:
+            session.open(lock=True)
         self.load()
         with connection.cursor() as cursor:
             cursor.execute(f"LISTEN {INBOX_CHANNEL}")
         pg = connection.connection
         self.heartbeat()
-        while not self.stopping:
-            pg.notifies.clear()          # before the claim: a NOTIFY read during it is not lost
-            if self.process_batch():
-                self._heartbeat_if_due()
-                continue
-            # Heartbeat before looking at the notifies: its queries can read a NOTIFY off the socket into
-            # pg.notifies, and select() would then sleep a whole period on a wake-up already received.
-            self._heartbeat_if_due()
-            if pg.notifies:
-                continue
-            readable, _, _ = select.select([pg, wake_reader], [], [], self.heartbeat_every)
-            if wake_reader in readable:
-                os.read(wake_reader, 512)
-            if pg in readable:
-                pg.poll()
+        in_flight: tuple[Batch, Future] | None = None
+        turn = 0
+        with ThreadPoolExecutor(1, thread_name_prefix="batch-writer") as writer:
+            try:
+                while not self.stopping:
+                    pg.poll()
+                    pg.notifies.clear()          # before the claim: a NOTIFY read after it is not lost
+                    batch = self.prepare_batch(self.sessions[turn], in_flight[0] if in_flight else None)
+                    if in_flight is not None:
+                        self._settle(in_flight, batch)
+                        in_flight = None
+                    if batch is not None:
+                        in_flight = (batch, writer.submit(self.commit_batch, batch))
+                        turn = 1 - turn
+                        self._heartbeat_if_due()
+                        continue
+                    # Heartbeat before looking at the notifies: its queries can read a NOTIFY off the socket into
+                    # pg.notifies, and select() would then sleep a whole period on a wake-up already received.
+                    self._heartbeat_if_due()
+                    if pg.notifies:
+                        continue
+                    readable, _, _ = select.select([pg, wake_reader], [], [], self.heartbeat_every)
+                    if wake_reader in readable:
+                        os.read(wake_reader, 512)
+            finally:
+                if in_flight is not None:        # the batch in hand is finished, even on the way out
+                    self._settle(in_flight, None)
 
-    def _take_shard(self) -> None:
-        """Holds the shard's advisory lock for the life of the session: one worker per shard, and a worker
-        restarted after a crash waits until the dead one's transaction is gone. Without the wait, SKIP LOCKED
-        would pass over the rows the dead session still locked and execute later orders before them."""
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [SHARD_LOCK_CLASS, self.shard])
-            if cursor.fetchone()[0]:
-                return
-            log.warning("waiting for the shard's previous worker to release it",
-                        extra={"event": "shard_lock_wait", "shard": self.shard})
-            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [SHARD_LOCK_CLASS, self.shard])
+    def _settle(self, in_flight: tuple[Batch, Future], following: Batch | None) -> None:
+        """Waits for the batch being committed; if its commit failed, the batch computed on top of it is
+        rolled back too and the error ends the loop (the books are rebuilt from the database)."""
+        committed, future = in_flight
+        try:
+            future.result()
+        except Exception:
+            if following is not None:
+                following.session.rollback()
+            raise
+        self.count(committed)
+
+    def close(self) -> None:
+        """Closes the batch sessions (and so releases the shard)."""
+        for session in self.sessions:
+            session.close()
 
     def _heartbeat_if_due(self) -> None:
         self.health.flush_if_due()

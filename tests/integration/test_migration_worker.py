@@ -25,6 +25,7 @@ def expected_without_migration(stream, users):
     worker = MatchingWorker(0)
     while worker.process_batch():
         pass
+    worker.close()
     result = final_state(ids)
     reset_market()
     return result
