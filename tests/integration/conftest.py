@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from exchange.models import WorkerHeartbeat
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -40,8 +42,15 @@ class WorkerProcess:
         self.process.wait(10)
 
     def stop(self, timeout: float = 20) -> int:
+        """SIGTERM once the worker serves: a worker still starting up has no handler yet and would die of it."""
+        self.wait_ready(timeout)
         self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout)
+
+    def wait_ready(self, timeout: float = 20) -> None:
+        """Waits for this process's first heartbeat, written once its books are loaded and it serves."""
+        wait_until(lambda: WorkerHeartbeat.objects.filter(shard=self.shard, pid=self.process.pid).exists()
+                   or self.process.poll() is not None, timeout, message="the worker to start serving")
 
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
