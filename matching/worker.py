@@ -113,16 +113,14 @@ BATCH_SESSION_SETTINGS = (
     " SET plan_cache_mode = force_generic_plan")
 
 
-def copy_rows(cursor, table: str, rows) -> None:
-    """COPY rows (tuples of str/int/Decimal/datetime/None) into `table` in PostgreSQL's text format.
-    Values never contain tabs, newlines or backslashes here: enums, numbers, timestamps, compact JSON."""
-    buffer = io.StringIO()
-    write = buffer.write
-    for row in rows:
-        write("\t".join(NULL if value is None else str(value) for value in row))
-        write("\n")
-    buffer.seek(0)
-    cursor.copy_expert(f"COPY {table} FROM STDIN", buffer)
+def copy_text(rows) -> str:
+    """Rows (tuples of str/int/Decimal/datetime/None) in PostgreSQL's COPY text format. Values never contain
+    tabs, newlines or backslashes here: enums, numbers, timestamps, compact JSON."""
+    return "".join("\t".join(NULL if value is None else str(value) for value in row) + "\n" for row in rows)
+
+
+def copy_rows(cursor, table: str, text: str) -> None:
+    cursor.copy_expert(f"COPY {table} FROM STDIN", io.StringIO(text))
 
 
 NULL = r"\N"
@@ -173,6 +171,8 @@ class Batch:
     divergences: list = field(default_factory=list)  # (pair id, Disagreement)
     entries: int = 0                                # inbox entries and control commands claimed
     checkpoint: bytes = b""                         # the engines' state after the batch, as SQL
+    trades_copy: str = ""                           # `trades` and `orders` in COPY's text format
+    orders_copy: str = ""
     session: BatchSession | None = None             # the session whose transaction claimed the batch
     claimed_orders: list = field(default_factory=list)    # ids of the inbox rows it holds locked
     claimed_requests: list = field(default_factory=list)
@@ -349,6 +349,10 @@ class MatchingWorker:
                     self._execute(entry, batch)
                 self._collect_migration_events(batch)
                 batch.checkpoint = self._checkpoint_sql(cursor, batch)
+                # Formatted here, not by the writer thread: the writer is the pipeline's slower stage, and
+                # its Python would also hold the GIL against this thread's next batch.
+                batch.trades_copy = copy_text(batch.trades)
+                batch.orders_copy = copy_text(batch.orders.values())
         except Exception:
             self._fail(session)
             raise
@@ -549,9 +553,9 @@ class MatchingWorker:
         try:
             if batch.trades:
                 copy_rows(cursor, "exchange_trade (pair_id, sequence, maker_order_id, taker_order_id, price,"
-                          " quantity, taker_side, engine_sequence, executed_at)", batch.trades)
+                          " quantity, taker_side, engine_sequence, executed_at)", batch.trades_copy)
             if batch.orders:
-                copy_rows(cursor, "worker_order_update", batch.orders.values())
+                copy_rows(cursor, "worker_order_update", batch.orders_copy)
                 cursor.execute("EXECUTE update_orders")
             if batch.requests:
                 execute_values(cursor, "UPDATE exchange_orderrequest AS r SET status = v.status, reason = v.reason,"
@@ -559,8 +563,8 @@ class MatchingWorker:
                                batch.requests, template="(%s::bigint, %s, %s, %s::timestamptz)", page_size=5000)
             if batch.audits:
                 copy_rows(cursor, "exchange_auditlog (actor, action, target, details, created_at)",
-                          [(actor, action, target, json.dumps(details), batch.now)
-                           for actor, action, target, details in batch.audits])
+                          copy_text((actor, action, target, json.dumps(details), batch.now)
+                                    for actor, action, target, details in batch.audits))
             if batch.controls:
                 execute_values(cursor, "UPDATE exchange_enginecommand AS c SET status = v.status, reason ="
                                " CASE WHEN v.reason = '' THEN c.reason ELSE v.reason END, applied_at = now()"
