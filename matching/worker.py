@@ -183,9 +183,9 @@ class BatchSession:
 
     The worker keeps two, so that one batch can commit while the next is claimed and computed (the
     commit's server time and the engines' Python time then run on two cores). Each holds its own
-    advisory lock on the shard for its whole life: a worker restarted after a crash waits until both
-    of the dead one's sessions are gone, not only the idle one. Without the wait, SKIP LOCKED would pass
-    over rows a dying session still locked and execute later orders before them.
+    advisory lock on the shard for its whole life: one worker per shard, and a worker restarted after a
+    crash waits until both of the dead one's sessions are gone, not only the idle one. Otherwise it could
+    rebuild its books while a dying session's COMMIT was still landing, and execute that batch again.
     """
 
     def __init__(self, shard: int, lock_class: int) -> None:
@@ -226,7 +226,7 @@ class BatchSession:
             return
         try:
             self.pg.rollback()
-        except DatabaseError:
+        except psycopg2.Error:
             self.close()
 
     def close(self) -> None:
@@ -327,8 +327,8 @@ class MatchingWorker:
     def prepare_batch(self, session: BatchSession, in_flight: Batch | None = None) -> Batch | None:
         """Claims the pending inbox in a new transaction of `session` and runs it through the engines; the
         batch is ready to write, or None when nothing was pending. `in_flight` is the batch another session
-        is committing meanwhile. If anything fails the books are rebuilt
-        from the database, which still holds the state before the batch."""
+        is committing meanwhile. If anything fails the books are rebuilt from the database, which still holds
+        the state before the batch."""
         if self.stale:
             self.load()
         if not self.pairs:
@@ -640,9 +640,9 @@ class MatchingWorker:
 
     def _serve(self, wake_reader: int) -> None:
         """The loop proper, pipelined over the two batch sessions: while the writer thread writes and commits
-        batch N, this thread claims and computes batch N+1 in the other session. Batch N+1's claim skips
-        N's rows (still locked by N's transaction) and its engines already hold N's effects; it commits only
-        after N did, and is rolled back with it if N fails."""
+        batch N, this thread claims and computes batch N+1 in the other session. Batch N+1's claim leaves
+        N's rows out by id and its engines already hold N's effects; it commits only after N did, and is
+        rolled back with it if N fails."""
         for session in self.sessions:
             session.open(lock=True)
         self.load()
