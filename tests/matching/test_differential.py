@@ -106,3 +106,46 @@ def test_books_agree_on_deep_books_with_sweeps(commands):
     legacy._check()
     adaptive._check()
     assert legacy.snapshot() == adaptive.snapshot()
+
+
+# Order ids as the worker sees them: mostly ascending, in consecutive runs or past gaps (database ids
+# shared by many pairs), sometimes older or repeated (a replay), sometimes across a bitmap chunk's edge.
+ID_STEPS = st.one_of(
+    st.tuples(st.just("run"), st.integers(1, 70)),                 # the next n consecutive ids
+    st.tuples(st.just("gap"), st.integers(2, 40_000)),             # jump ahead, past a chunk edge at times
+    st.tuples(st.just("older"), st.integers(0, 80_000)),           # an id this far below the highest
+)
+
+
+def id_stream(steps) -> list[int]:
+    ids, highest = [], 32_760                                       # start a few ids below a chunk edge
+    for kind, amount in steps:
+        if kind == "run":
+            ids.extend(range(highest + 1, highest + 1 + amount))
+            highest += amount
+        elif kind == "gap":
+            highest += amount
+            ids.append(highest)
+        else:
+            ids.append(max(0, highest - amount))
+    return ids
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(ID_STEPS, min_size=1, max_size=60))
+def test_the_adaptive_book_remembers_order_ids_as_a_set_would(steps):
+    """The adaptive book keeps the ids it saw as a run of consecutive ids plus bitmaps; whatever the
+    pattern, a duplicate is rejected exactly when a set says it was seen, and a restored book remembers
+    the same ids."""
+    book, seen = AdaptiveOrderBook(), set()
+    for order_id in id_stream(steps):
+        events = book.place(order_id, 1, "buy", 0, 100)        # quantity 0: rejected, but the id is taken
+        reason = "duplicate_order_id" if order_id in seen else "invalid_quantity"
+        assert events == [("rejected", order_id, reason)], order_id
+        seen.add(order_id)
+        book._check_seen_ids()
+    snapshot = book.snapshot()
+    assert snapshot.seen_order_ids == seen
+    restored = AdaptiveOrderBook.from_snapshot(snapshot)
+    assert restored.snapshot().seen_order_ids == seen
+    restored._check_seen_ids()
