@@ -4,7 +4,9 @@ Run by `benchmarks.trading` in a child process whose environment points at a scr
 database (never the development one):
 
 1. throughput: a seeded stream of orders is committed to the inbox with COPY, then one worker drains
-   it; orders/s and trades/s over the whole drain and the slowest 5-second window (sustained rate);
+   it; orders/s and trades/s over the whole drain and the slowest 5-second window (sustained rate).
+   The target asks for a rate sustained at least 30 s: a drain that ends sooner is run again with a
+   stream sized from its own rate to last about 36 s;
 2. latency at an offered load: a feeder commits small transactions at a fixed rate (with the NOTIFY the
    API sends) while the worker runs; order latency = the worker's first write of the order's result
    (`processed_at`) − the order's creation, trade latency = the taker's `processed_at` − the batch
@@ -133,6 +135,18 @@ def throughput(orders: int, pair_ids: dict, owners: list, prepare=lambda: None) 
         "orders": orders,
         "trades": last[2],
     }
+
+
+MIN_SUSTAINED_SECONDS = 30
+
+
+def sustained_throughput(orders: int, pair_ids: dict, owners: list) -> dict:
+    """`throughput`, over a drain of at least MIN_SUSTAINED_SECONDS (a second, longer drain if needed)."""
+    drained = throughput(orders, pair_ids, owners)
+    if drained["sustained_seconds"] < MIN_SUSTAINED_SECONDS:
+        longer = -(-drained["orders_per_s"] * (MIN_SUSTAINED_SECONDS + 6) // 50_000) * 50_000
+        drained = throughput(longer, pair_ids, owners)
+    return drained
 
 
 def latency(rate: int, seconds: int, pair_ids: dict, owners: list, prepare=lambda: None) -> dict:
@@ -279,11 +293,11 @@ def migration_main() -> None:
 
 
 def main() -> None:
-    orders = int(os.environ.get("PIPELINE_ORDERS", "700000"))
+    orders = int(os.environ.get("PIPELINE_ORDERS", "1000000"))
     rate = int(os.environ.get("PIPELINE_RATE", "5000"))
     seconds = int(os.environ.get("PIPELINE_SECONDS", "20"))
     pair_ids, owners = setup_market()
-    figures = {"cores": os.cpu_count(), **throughput(orders, pair_ids, owners),
+    figures = {"cores": os.cpu_count(), **sustained_throughput(orders, pair_ids, owners),
                **latency(rate, seconds, pair_ids, owners), **http_path()}
     reset()
     print(json.dumps(figures))
