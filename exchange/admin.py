@@ -13,12 +13,20 @@ from exchange.models import AuditLog, EngineState, Order, OrderRequest, Trade, T
 
 @admin.register(TradingPair)
 class TradingPairAdmin(admin.ModelAdmin):
-    """Operators list, halt and edit trading pairs here."""
+    """Operators list, add, halt and edit trading pairs here.
+
+    A pair's grid and shard are fixed once it exists. Its running worker holds the book in ticks and lots of
+    the grid it loaded, and converts them back with the grid the table holds: a changed tick or lot size would
+    silently rescale every fill written after it. A changed shard would have two workers serve one book.
+    """
 
     list_display = ["symbol", "status", "shard", "tick_size", "lot_size", "min_notional"]
     list_filter = ["status", "shard"]
     search_fields = ["symbol", "base_asset", "quote_asset"]
-    readonly_fields = ["created", "updated"]
+    FIXED_ONCE_CREATED = ["symbol", "base_asset", "quote_asset", "tick_size", "lot_size", "shard"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: TradingPair | None = None) -> list[str]:
+        return ["created", "updated", *(self.FIXED_ONCE_CREATED if obj is not None else [])]
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -52,6 +52,7 @@ from matching.units import OffGridError, PairUnits
 log = logging.getLogger("matching.worker")
 
 INBOX_CHANNEL = "exchange_inbox"
+PAIRS_CHANNEL = "exchange_pairs"  # a new pair, committed (payload: its shard); sent by a trigger, migration 0007
 SHARD_LOCK_CLASS = 7420          # pg_advisory_lock(SHARD_LOCK_CLASS + i, shard): held by batch session i of the shard
 
 
@@ -263,17 +264,29 @@ class MatchingWorker:
         """(Re)builds every book of the shard from the committed state: engine checkpoints and the
         resting orders in priority order."""
         self.pairs = {}
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT id, symbol, tick_size, lot_size FROM exchange_tradingpair WHERE shard = %s ORDER BY id",
-                [self.shard])
-            pairs = cursor.fetchall()
-        for pair_id, symbol, tick_size, lot_size in pairs:
-            self.pairs[pair_id] = self._load_pair(pair_id, symbol, PairUnits(tick_size, lot_size))
+        self._load_pairs_not_served()
         self.stale = False
         log.info("books loaded", extra={"event": "books_loaded", "shard": self.shard,
                                         "pairs": [p.symbol for p in self.pairs.values()],
                                         "resting": sum(len(p.fills) for p in self.pairs.values())})
+
+    def add_new_pairs(self) -> None:
+        """Starts serving the shard's pairs created since its books were loaded: a new pair is announced on
+        PAIRS_CHANNEL once committed, and its orders wait pending until then. Safe beside a batch in flight:
+        that batch holds none of a new pair's orders, and the writer thread never reads `self.pairs`."""
+        added = self._load_pairs_not_served()
+        if added:
+            log.info("pairs added", extra={"event": "pairs_added", "shard": self.shard, "pairs": added})
+
+    def _load_pairs_not_served(self) -> list[str]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id, symbol, tick_size, lot_size FROM exchange_tradingpair"
+                " WHERE shard = %s AND NOT id = ANY(%s::bigint[]) ORDER BY id", [self.shard, list(self.pairs)])
+            pairs = cursor.fetchall()
+        for pair_id, symbol, tick_size, lot_size in pairs:
+            self.pairs[pair_id] = self._load_pair(pair_id, symbol, PairUnits(tick_size, lot_size))
+        return [symbol for _, symbol, _, _ in pairs]
 
     def _load_pair(self, pair_id: int, symbol: str, units: PairUnits) -> PairRuntime:
         with connection.cursor() as cursor:
@@ -645,9 +658,9 @@ class MatchingWorker:
         rolled back with it if N fails."""
         for session in self.sessions:
             session.open(lock=True)
+        with connection.cursor() as cursor:      # before the load: a pair committed during it is announced
+            cursor.execute(f"LISTEN {INBOX_CHANNEL}; LISTEN {PAIRS_CHANNEL}")
         self.load()
-        with connection.cursor() as cursor:
-            cursor.execute(f"LISTEN {INBOX_CHANNEL}")
         pg = connection.connection
         self.heartbeat()
         written_reader, written_writer = os.pipe()      # the writer thread's "batch done" wakes the select()
@@ -659,8 +672,7 @@ class MatchingWorker:
             try:
                 while not self.stopping:
                     if claim_due:
-                        pg.poll()
-                        pg.notifies.clear()      # before the claim: a NOTIFY read after it is not lost
+                        self._take_notifies(pg)  # before the claim: a NOTIFY read after it is not lost
                         batch = self.prepare_batch(self.sessions[turn], in_flight[0] if in_flight else None)
                         # A full batch may have left more behind; otherwise the next claim waits for a NOTIFY.
                         claim_due = batch is not None and batch.entries >= self.max_batch
@@ -693,6 +705,14 @@ class MatchingWorker:
                     self._settle(in_flight, None)
                 os.close(written_reader)
                 os.close(written_writer)
+
+    def _take_notifies(self, pg) -> None:
+        """Reads and clears the notifications received; a new pair of this shard is loaded on the spot, so the
+        claim that follows already takes its orders."""
+        pg.poll()
+        if any(notify.channel == PAIRS_CHANNEL and notify.payload == str(self.shard) for notify in pg.notifies):
+            self.add_new_pairs()
+        pg.notifies.clear()
 
     def _settle(self, in_flight: tuple[Batch, Future], following: Batch | None) -> None:
         """Waits for the batch being committed; if its commit failed, the batch computed on top of it is

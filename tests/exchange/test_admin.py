@@ -1,10 +1,12 @@
 """The back-office screens of orders, requests, trades, the audit log, engine states and heartbeats: each
 lists and filters, none can add, change or delete."""
 
+from decimal import Decimal
+
 import pytest
 from django.contrib.auth.models import User
 
-from exchange.models import Order
+from exchange.models import Order, TradingPair
 from tests.exchange.factories import make_order, make_resting_order, make_trade
 
 READ_ONLY_MODELS = ["order", "orderrequest", "trade", "auditlog", "enginestate", "workerheartbeat"]
@@ -45,3 +47,36 @@ def test_nothing_can_be_added_by_hand(operator_client, model):
     response = operator_client.get(f"/backoffice/exchange/{model}/add/")
 
     assert response.status_code == 403
+
+
+def pair_form(pair, **changes) -> dict:
+    fields = {"symbol": pair.symbol, "base_asset": pair.base_asset, "quote_asset": pair.quote_asset,
+              "tick_size": pair.tick_size, "lot_size": pair.lot_size, "min_notional": pair.min_notional,
+              "status": pair.status, "shard": pair.shard}
+    return {**fields, **changes}
+
+
+@pytest.mark.django_db
+def test_a_pairs_grid_and_shard_cannot_change_once_it_exists(operator_client, btc):
+    """The worker's book is in ticks and lots of the grid it loaded: a new grid would rescale every later
+    fill, and a new shard would have two workers serve one book. Halting stays an edit away."""
+    before = (btc.symbol, btc.tick_size, btc.lot_size, btc.shard)
+    response = operator_client.post(f"/backoffice/exchange/tradingpair/{btc.id}/change/",
+                                    pair_form(btc, symbol="XBTUSDT", tick_size="0.5", lot_size="1", shard=3,
+                                              status="halted"))
+
+    assert response.status_code == 302
+    btc.refresh_from_db()
+    assert (btc.symbol, btc.tick_size, btc.lot_size, btc.shard) == before
+    assert btc.status == "halted"
+
+
+@pytest.mark.django_db
+def test_an_operator_adds_a_pair_with_its_grid_and_shard(operator_client):
+    response = operator_client.post("/backoffice/exchange/tradingpair/add/", {
+        "symbol": "SOLUSDT", "base_asset": "SOL", "quote_asset": "USDT", "tick_size": "0.01",
+        "lot_size": "0.001", "min_notional": "5", "status": "trading", "shard": 2})
+
+    assert response.status_code == 302
+    pair = TradingPair.objects.get(symbol="SOLUSDT")
+    assert (pair.tick_size, pair.lot_size, pair.shard) == (Decimal("0.01"), Decimal("0.001"), 2)
