@@ -9,6 +9,10 @@ from django.db.models.functions import Concat, Upper
 # Explicit precision for every amount: 20 integer digits and 18 decimals (the smallest unit of ETH).
 AMOUNT_DIGITS = 38
 AMOUNT_DECIMALS = 18
+# A notional sums price × quantity over fills whose quantities add up to at most the order's quantity, every
+# price below 10^20: it stays below 10^40, 40 integer digits. Narrower, the largest orders the API accepts
+# overflowed the worker's write, and the batch failed again on every retry.
+NOTIONAL_DIGITS = 2 * (AMOUNT_DIGITS - AMOUNT_DECIMALS) + AMOUNT_DECIMALS
 
 
 def amount_field(**options) -> models.DecimalField:
@@ -135,7 +139,8 @@ class Order(models.Model):
     price = amount_field(null=True, blank=True, help_text="Limit price; empty for market orders.")
     quantity = amount_field()
     filled_quantity = amount_field(default=Decimal("0"))
-    filled_notional = amount_field(default=Decimal("0"), help_text="Sum of price × quantity of its fills.")
+    filled_notional = models.DecimalField(max_digits=NOTIONAL_DIGITS, decimal_places=AMOUNT_DECIMALS,
+                                          default=Decimal("0"), help_text="Sum of price × quantity of its fills.")
     average_fill_price = amount_field(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     reason = models.CharField(max_length=32, blank=True, help_text="Why it was rejected or cancelled.")

@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
+
+# Exact arithmetic for every amount the database can hold (prices and quantities of 38 digits, notionals of
+# 58): the default context keeps 28 significant digits and rounds the rest away without a word.
+EXACT = Context(prec=120)
 
 
 class OffGridError(ValueError):
@@ -24,13 +28,17 @@ class PairUnits:
         return _whole_steps(price, self.tick_size, "price", "tick size")
 
     def price_from_ticks(self, ticks: int) -> Decimal:
-        return self.tick_size * ticks
+        return EXACT.multiply(self.tick_size, ticks)
 
     def lots_from_quantity(self, quantity: Decimal) -> int:
         return _whole_steps(quantity, self.lot_size, "quantity", "lot size")
 
     def quantity_from_lots(self, lots: int) -> Decimal:
-        return self.lot_size * lots
+        return EXACT.multiply(self.lot_size, lots)
+
+    def ticks_lots_from_notional(self, notional: Decimal) -> int:
+        """An order's filled notional (Σ price × quantity) as the engine counts it, Σ ticks × lots."""
+        return _whole_steps(notional, EXACT.multiply(self.tick_size, self.lot_size), "notional", "tick × lot size")
 
 
 def _whole_steps(value: Decimal, step: Decimal, what: str, step_name: str) -> int:
@@ -39,7 +47,7 @@ def _whole_steps(value: Decimal, step: Decimal, what: str, step_name: str) -> in
     if not value.is_finite():
         raise OffGridError(f"{what} must be a finite number")
     try:
-        steps, rest = divmod(value, step)
+        steps, rest = EXACT.divmod(value, step)
     except InvalidOperation as error:
         raise OffGridError(f"{what} {value} is too large") from error
     if rest != 0:

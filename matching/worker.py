@@ -56,10 +56,11 @@ PAIRS_CHANNEL = "exchange_pairs"  # a new pair, committed (payload: its shard); 
 SHARD_LOCK_CLASS = 7420          # pg_advisory_lock(SHARD_LOCK_CLASS + i, shard): held by batch session i of the shard
 
 
-# Per-session scratch table for a batch's order updates (lots and ticks), emptied by each COMMIT.
+# Per-session scratch table for a batch's order updates (lots and ticks), emptied by each COMMIT. Lots are
+# numeric: a quantity the API accepts can be 10^25 lots, and a bigint overflow failed the batch on every retry.
 ORDER_UPDATES_TABLE = (
-    "CREATE TEMP TABLE IF NOT EXISTS worker_order_update (id bigint, status text, filled bigint, notional numeric,"
-    " quantity bigint, reason text, priority bigint) ON COMMIT DELETE ROWS")
+    "CREATE TEMP TABLE IF NOT EXISTS worker_order_update (id bigint, status text, filled numeric, notional numeric,"
+    " quantity numeric, reason text, priority bigint) ON COMMIT DELETE ROWS")
 
 # The batch statements, prepared once per session: planning the claim took ~0.5 ms a batch, a tenth of a small
 # batch's time. See `MatchingWorker._claim_inbox` for the claim's design.
@@ -308,7 +309,7 @@ class MatchingWorker:
         resting, fills = [], {}
         for order_id, owner_id, side, price, quantity, filled, notional in rows:
             fill = Fill(side, units.lots_from_quantity(quantity), units.lots_from_quantity(filled),
-                        int(notional / (units.tick_size * units.lot_size)))
+                        units.ticks_lots_from_notional(notional))
             fills[order_id] = fill
             resting.append(RestingOrder(order_id, owner_id, side, units.ticks_from_price(price),
                                         fill.quantity - fill.filled))
