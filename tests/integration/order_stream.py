@@ -2,6 +2,7 @@
 final state read back in a form that does not depend on database ids."""
 from __future__ import annotations
 
+import json
 import random
 import time
 from decimal import Decimal
@@ -9,7 +10,7 @@ from decimal import Decimal
 from django.contrib.auth.models import User
 from django.db import connection, transaction
 
-from exchange.models import Order, OrderRequest, Trade, TradingPair
+from exchange.models import AuditLog, Order, OrderRequest, Trade, TradingPair
 from exchange.pairs import ensure_demo_pairs
 
 PAIRS = ("BTCUSDT", "ETHUSDT")
@@ -93,6 +94,13 @@ def final_state(ids: list[int]) -> tuple[list, list, list]:
         for t in Trade.objects.select_related("pair"))
     requests = sorted((position[r.order_id], r.kind, r.status, r.reason) for r in OrderRequest.objects.all())
     return orders, trades, requests
+
+
+def worker_audit_trail(ids: list[int]) -> list[tuple]:
+    """The worker's audit entries about orders (cancels, rejections), with order ids as stream positions."""
+    position = {order_id: index for index, order_id in enumerate(ids) if order_id is not None}
+    return sorted((entry.action, position[int(entry.target.removeprefix("order:"))], json.dumps(entry.details))
+                  for entry in AuditLog.objects.filter(actor__startswith="worker:", target__startswith="order:"))
 
 
 def reset_market() -> None:

@@ -5,14 +5,22 @@ import threading
 
 import pytest
 from django.db import connection
+from rest_framework.test import APIClient
 
 from exchange.models import Order, Trade
 from tests.integration.conftest import wait_until
-from tests.integration.order_stream import feed, final_state, make_stream, prepare_market, reset_market
+from tests.integration.order_stream import (
+    feed,
+    final_state,
+    make_stream,
+    prepare_market,
+    reset_market,
+    worker_audit_trail,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-STREAM_LENGTH = 20_000
+STREAM_LENGTH = 24_000           # entries: about 20,300 orders and 3,700 cancel requests
 
 
 def pending_count() -> int:
@@ -59,10 +67,13 @@ def feed_in_thread(stream, users):
 def test_worker_killed_at_random_moments_ends_exactly_like_an_uninterrupted_run(worker):
     users = prepare_market()
     stream = make_stream(STREAM_LENGTH, seed=2026)
+    assert sum(entry[0] == "place" for entry in stream) >= 20_000
 
     ids = run_uninterrupted(worker, stream, users)
     expected_orders, expected_trades, expected_requests = final_state(ids)
+    expected_audit = worker_audit_trail(ids)
     assert len(expected_trades) > 5_000, "the stream must trade a lot to prove anything"
+    assert len(expected_audit) > 1_000, "the stream must cancel and reject orders to prove anything"
 
     reset_market()
     ids, kills_with_work = run_with_kills(worker, stream, users, kills=5, seed=7)
@@ -74,13 +85,20 @@ def test_worker_killed_at_random_moments_ends_exactly_like_an_uninterrupted_run(
     assert orders == expected_orders
     assert trades == expected_trades
     assert requests == expected_requests
+    assert worker_audit_trail(ids) == expected_audit, "an audit entry was lost or written twice"
 
 
 def test_an_order_accepted_while_the_worker_was_down_is_executed_when_it_starts(worker):
     users = prepare_market()
-    stream = [("place", "BTCUSDT", 1, "sell", "limit", "gtc", "expire_taker", 50000, 1),
-              ("place", "BTCUSDT", 2, "buy", "limit", "gtc", "expire_taker", 50000, 1)]
-    ids = feed(stream, users)
+    client = APIClient()
+    ids = []
+    for user, side in ((users[1], "sell"), (users[2], "buy")):
+        client.force_authenticate(user)
+        response = client.post("/api/orders/", {"pair": "BTCUSDT", "side": side, "price": "50000.00",
+                                                "quantity": "0.001"}, format="json")
+        assert response.status_code == 201, response.content
+        assert response.json()["status"] == "pending"
+        ids.append(response.json()["id"])
     assert pending_count() == 2
     worker.start()
     wait_until(lambda: pending_count() == 0, timeout=60, message="the worker to take the orders")
