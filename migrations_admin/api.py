@@ -2,7 +2,9 @@
 session. Each view checks the body's shape and makes one call into `migrations_admin.actions`, which
 validates against the pair's state and configuration and audits the change."""
 
-from rest_framework import status
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
@@ -36,6 +38,10 @@ class OperatorView(APIView):
     parser_classes = [JSONParser]
 
 
+PAIR_ARRAY = OpenApiResponse(OpenApiTypes.OBJECT, description="A JSON array: one object per pair.")
+
+
+@extend_schema(request=StartSerializer, responses={201: PlanSerializer})
 class StartView(OperatorView):
     """Start migrating a pair toward a target percentage."""
 
@@ -46,6 +52,7 @@ class StartView(OperatorView):
         return Response(PlanSerializer(plan).data, status=status.HTTP_201_CREATED)
 
 
+@extend_schema(request=PercentageSerializer, responses=PlanSerializer)
 class PercentageView(OperatorView):
     """Move a migrating pair to a percentage (it becomes the plan's target)."""
 
@@ -55,6 +62,7 @@ class PercentageView(OperatorView):
         return Response(PlanSerializer(plan).data)
 
 
+@extend_schema(request=PairSerializer, responses=PlanSerializer)
 class FinalizeView(OperatorView):
     """Drop the legacy book of a pair at 100%."""
 
@@ -63,6 +71,7 @@ class FinalizeView(OperatorView):
         return Response(PlanSerializer(plan).data)
 
 
+@extend_schema(request=RollbackSerializer, responses=PlanSerializer)
 class RollbackView(OperatorView):
     """Back to the legacy book at 0%."""
 
@@ -72,6 +81,8 @@ class RollbackView(OperatorView):
         return Response(PlanSerializer(plan).data)
 
 
+@extend_schema(request=None, responses=inline_serializer(
+    "EmergencyStop", {"stopped": serializers.ListField(child=serializers.CharField())}))
 class EmergencyStopView(OperatorView):
     """Every pair back to the legacy book at once; the answer names the pairs stopped."""
 
@@ -79,6 +90,7 @@ class EmergencyStopView(OperatorView):
         return Response({"stopped": actions.emergency_stop(operator(request))})
 
 
+@extend_schema(responses=PAIR_ARRAY)
 class StatusView(OperatorView):
     """A JSON array: one object per pair."""
 
@@ -87,6 +99,7 @@ class StatusView(OperatorView):
         return Response(migration_status())
 
 
+@extend_schema(responses=PAIR_ARRAY)
 class BreakerStatusView(OperatorView):
     """A JSON array: each pair's circuit breaker."""
 
@@ -95,6 +108,9 @@ class BreakerStatusView(OperatorView):
         return Response(breaker_status())
 
 
+@extend_schema(request=None, responses={202: inline_serializer("BreakerResetAccepted", {
+    "pair": serializers.CharField(), "command": serializers.IntegerField(), "kind": serializers.CharField(),
+    "status": serializers.CharField()})})
 class BreakerResetView(OperatorView):
     """Ask the worker to close a pair's breaker."""
 
