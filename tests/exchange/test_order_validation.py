@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from exchange.models import Order, OrderRequest, TradingPair
+from exchange.models import AuditLog, Order, OrderRequest, Trade, TradingPair
 from tests.exchange.factories import make_order, make_resting_order
 
 PLACE = "/api/orders/"
@@ -106,9 +106,12 @@ def orders(pairs, user, other_user) -> dict[str, int]:
 
 
 def database_state() -> tuple:
+    """Everything a request could write: orders, requests, trades and the audit log."""
     return (
         list(Order.objects.order_by("id").values_list("id", "status", "quantity", "filled_quantity")),
         list(OrderRequest.objects.values_list("id")),
+        list(Trade.objects.values_list("id")),
+        list(AuditLog.objects.values_list("id")),
     )
 
 

@@ -14,7 +14,7 @@ import pytest
 from django.db import connection
 
 from exchange.models import AuditLog, Order, OrderRequest
-from exchange.orders import INBOX_CHANNEL, results_channel
+from exchange.orders import INBOX_CHANNEL, MAX_BATCH_SIZE, results_channel
 from tests.exchange.factories import make_order, make_resting_order
 
 BUY_HALF_A_BITCOIN = {"pair": "BTCUSDT", "side": "buy", "price": "50000.01", "quantity": "0.5"}
@@ -101,6 +101,14 @@ def test_a_batch_is_one_insert_in_order_with_one_notify_per_shard(api, pairs, li
 
 
 @pytest.mark.django_db
+def test_a_batch_of_the_largest_size_is_placed_whole(api, pairs):
+    response = api.post("/api/orders/batch/", {"orders": [BUY_HALF_A_BITCOIN] * MAX_BATCH_SIZE}, format="json")
+
+    assert response.status_code == 201, response.content
+    assert len(response.json()) == MAX_BATCH_SIZE == 100
+    assert Order.objects.filter(status="pending").count() == MAX_BATCH_SIZE
+
+
 def test_a_batch_with_one_bad_order_places_none_and_names_it(api, pairs):
     batch = [BUY_HALF_A_BITCOIN, {**BUY_HALF_A_BITCOIN, "quantity": "0.000001"}, {**BUY_HALF_A_BITCOIN,
                                                                                     "price": "0.01"}]
