@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from exchange.models import TradingPair
 from exchange.pairs import ensure_demo_pairs
 
 ADMIN_USERNAME = "admin"
@@ -29,19 +30,25 @@ class ChildProcess:
     env: dict[str, str] = field(default_factory=dict)
 
 
-def child_processes(port: int) -> list[ChildProcess]:
-    """The processes `run_exchange` supervises: web, the matching worker, celery worker and beat."""
+def child_processes(port: int, shards: list[int]) -> list[ChildProcess]:
+    """The processes `run_exchange` supervises: web, a matching worker per shard, celery worker and beat."""
     daphne = [sys.executable, "-m", "daphne", "--bind", "0.0.0.0", "--port", str(port)]
     manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
     celery = [sys.executable, "-m", "celery", "-A", "exchange"]
     return [
         ChildProcess("web", [*daphne, "exchange.asgi:application"], {"SERVICE_NAME": "exchange-web"}),
-        ChildProcess("matching-worker", [*manage, "run_matching_worker", "--shard", "0"],
-                     {"SERVICE_NAME": "matching-worker"}),
+        *(ChildProcess(f"matching-worker-{shard}", [*manage, "run_matching_worker", "--shard", str(shard)],
+                       {"SERVICE_NAME": "matching-worker"}) for shard in shards),
         ChildProcess("celery-worker", [*celery, "worker", "--loglevel", "INFO", "--concurrency", "1"],
                      {"SERVICE_NAME": "celery-worker"}),
         ChildProcess("celery-beat", [*celery, "beat", "--loglevel", "INFO"], {"SERVICE_NAME": "celery-beat"}),
     ]
+
+
+def shards_in_use() -> list[int]:
+    """Shard 0 and every shard a pair names: each needs its worker, or that pair's orders stay pending. A pair
+    added later joins its shard's running worker at once; a pair on a new shard needs a restart of this command."""
+    return sorted({0, *TradingPair.objects.values_list("shard", flat=True)})
 
 
 def ensure_admin_user(password: str) -> bool:
@@ -123,7 +130,7 @@ class Command(BaseCommand):
         self.ensure_admin()
         port = int(os.environ.get("PORT") or 8080)
         self.stdout.write(f"exchange on http://localhost:{port}/ - admin /backoffice/, API docs /api/docs/")
-        exit_code = Supervisor(child_processes(port), self.stdout.write).run()
+        exit_code = Supervisor(child_processes(port, shards_in_use()), self.stdout.write).run()
         if exit_code:
             sys.exit(exit_code)
 
