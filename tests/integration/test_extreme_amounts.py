@@ -17,11 +17,12 @@ HUGE_PRICE = "99999999999999999999.99"          # 20 integer digits, BTCUSDT's t
 HUGE_QUANTITY = "99999999999999999999.99999"    # 20 integer digits, BTCUSDT's lot of 0.00001: ~10^25 lots
 
 
-def placed(username: str, side: str) -> int:
+def placed(username: str, side: str, quantity: str = HUGE_QUANTITY) -> int:
+    """A BTCUSDT order at the largest price, placed through the API."""
     client = APIClient()
     client.force_authenticate(User.objects.get_or_create(username=username)[0])
     response = client.post("/api/orders/", {"pair": "BTCUSDT", "side": side, "price": HUGE_PRICE,
-                                            "quantity": HUGE_QUANTITY}, format="json")
+                                            "quantity": quantity}, format="json")
     assert response.status_code == 201, response.content
     return response.json()["id"]
 
@@ -46,15 +47,6 @@ def test_orders_at_the_largest_accepted_price_and_quantity_trade_and_are_written
         assert order.average_fill_price == Decimal(HUGE_PRICE)
 
 
-def placed_quantity(username: str, side: str, quantity: str) -> int:
-    client = APIClient()
-    client.force_authenticate(User.objects.get_or_create(username=username)[0])
-    response = client.post("/api/orders/", {"pair": "BTCUSDT", "side": side, "price": HUGE_PRICE,
-                                            "quantity": quantity}, format="json")
-    assert response.status_code == 201, response.content
-    return response.json()["id"]
-
-
 def one_batch_in_a_new_worker() -> None:
     """A worker that rebuilds its books from the database, as after a restart, then takes one batch."""
     worker = MatchingWorker(0)
@@ -68,10 +60,10 @@ def test_a_partly_filled_order_of_the_largest_size_reloads_exactly_after_a_resta
     ensure_demo_pairs()
     half = "49999999999999999999.99999"
     rest = str(Decimal(HUGE_QUANTITY) - Decimal(half))
-    maker = placed_quantity("whale-seller", "sell", HUGE_QUANTITY)
-    placed_quantity("whale-buyer", "buy", half)
+    maker = placed("whale-seller", "sell", HUGE_QUANTITY)
+    placed("whale-buyer", "buy", half)
     one_batch_in_a_new_worker()
-    placed_quantity("whale-buyer", "buy", rest)
+    placed("whale-buyer", "buy", rest)
     one_batch_in_a_new_worker()                     # its book holds the maker as reloaded: filled and notional
 
     order = Order.objects.get(id=maker)
