@@ -52,6 +52,7 @@ from matching.units import OffGridError, PairUnits
 log = logging.getLogger("matching.worker")
 
 INBOX_CHANNEL = "exchange_inbox"
+QUARANTINED = "internal_error"   # the reason of an inbox entry rejected because executing it fails on its own
 PAIRS_CHANNEL = "exchange_pairs"  # a new pair, committed (payload: its shard); sent by a trigger, migration 0007
 SHARD_LOCK_CLASS = 7420          # pg_advisory_lock(SHARD_LOCK_CLASS + i, shard): held by batch session i of the shard
 
@@ -247,6 +248,9 @@ class MatchingWorker:
         self.actor = f"worker:shard-{shard}"
         self.pairs: dict[int, PairRuntime] = {}
         self.stale = True            # the books must be (re)built from the database before the next batch
+        self.in_hand = 0             # inbox entries and controls claimed and not yet committed
+        self.last_claim: list[tuple] = []
+        self.suspects = 0            # entries to retry in halving batches after a failure their data would repeat
         self.stopping = False
         self.batches = 0
         self.commands = 0
@@ -338,7 +342,8 @@ class MatchingWorker:
         self.count(batch)
         return batch.entries
 
-    def prepare_batch(self, session: BatchSession, in_flight: Batch | None = None) -> Batch | None:
+    def prepare_batch(self, session: BatchSession, in_flight: Batch | None = None,
+                      limit: int | None = None) -> Batch | None:
         """Claims the pending inbox in a new transaction of `session` and runs it through the engines; the
         batch is ready to write, or None when nothing was pending. `in_flight` is the batch another session
         is committing meanwhile. If anything fails the books are rebuilt from the database, which still holds
@@ -350,7 +355,9 @@ class MatchingWorker:
         try:
             with session.cursor() as cursor:
                 controls = self._claim_controls(cursor)
-                entries = self._claim_inbox(cursor, in_flight)
+                entries = self._claim_inbox(cursor, in_flight, limit or self.max_batch)
+                self.in_hand += len(entries) + len(controls)
+                self.last_claim = entries
                 if not entries and not controls:
                     session.rollback()          # ends the empty transaction and its snapshot
                     return None
@@ -389,12 +396,13 @@ class MatchingWorker:
         self.stale = True
 
     def count(self, batch: Batch) -> None:
+        self.in_hand -= batch.entries
         self.batches += 1
         self.commands += batch.entries
         log.debug("batch committed", extra={"event": "batch_committed", "shard": self.shard,
                                             "size": batch.entries})
 
-    def _claim_inbox(self, cursor, in_flight: Batch | None) -> list[tuple]:
+    def _claim_inbox(self, cursor, in_flight: Batch | None, limit: int) -> list[tuple]:
         """The oldest pending orders and requests of the shard's pairs, merged in arrival order, locked.
 
         One statement, hence one snapshot: two separate SELECTs could see a request committed between
@@ -406,9 +414,9 @@ class MatchingWorker:
         SHARE on the order it names, which must not hold the claim up.
         """
         if in_flight is None:
-            cursor.execute("EXECUTE claim_inbox (%s, %s)", [list(self.pairs), self.max_batch])
+            cursor.execute("EXECUTE claim_inbox (%s, %s)", [list(self.pairs), limit])
         else:
-            cursor.execute(CLAIM_INBOX_BESIDE_IN_FLIGHT, {"pairs": list(self.pairs), "limit": self.max_batch,
+            cursor.execute(CLAIM_INBOX_BESIDE_IN_FLIGHT, {"pairs": list(self.pairs), "limit": limit,
                                                           "orders": in_flight.claimed_orders,
                                                           "requests": in_flight.claimed_requests})
         return cursor.fetchall()
@@ -642,9 +650,12 @@ class MatchingWorker:
         while not self.stopping:
             try:
                 self._serve(wake_reader)
-            except (DatabaseError, psycopg2.Error):
-                # Logged by the batch or here; the database may be restarting: reconnect and resume.
-                log.exception("database error; reconnecting", extra={"event": "worker_reconnect"})
+            except Exception as error:
+                # The database may be restarting: reconnect and resume. A failure the same entries would cause
+                # again makes them suspects, retried in halving batches before the loop proper resumes.
+                log.exception("batch or database error; reconnecting", extra={"event": "worker_reconnect"})
+                self.suspects = self.in_hand if repeats_with_its_data(error) else 0
+                self.in_hand = 0
                 connection.close()
                 time.sleep(1.0)
         self.heartbeat()
@@ -662,6 +673,7 @@ class MatchingWorker:
         with connection.cursor() as cursor:      # before the load: a pair committed during it is announced
             cursor.execute(f"LISTEN {INBOX_CHANNEL}; LISTEN {PAIRS_CHANNEL}")
         self.load()
+        self.isolate_suspects()
         pg = connection.connection
         self.heartbeat()
         written_reader, written_writer = os.pipe()      # the writer thread's "batch done" wakes the select()
@@ -706,6 +718,64 @@ class MatchingWorker:
                     self._settle(in_flight, None)
                 os.close(written_reader)
                 os.close(written_writer)
+
+    def isolate_suspects(self) -> None:
+        """After a batch failed in a way its entries would repeat (bad data, a violated constraint, a bug in
+        the engine), retries them in order, in batches halved at each failure; an entry that fails alone is
+        quarantined. Left to the loop, the same batch would fail forever and hold up every pair of the shard;
+        this way the bad entry costs about log2(batch) failed batches, and the others execute in order."""
+        limit = max(1, self.suspects // 2)
+        while self.suspects > 0 and not self.stopping:
+            try:
+                batch = self.prepare_batch(self.sessions[0], limit=limit)
+                if batch is None:
+                    break
+                self.commit_batch(batch)
+            except Exception as error:
+                self.in_hand = 0
+                if not repeats_with_its_data(error):
+                    raise
+                if limit > 1:
+                    limit //= 2
+                    continue
+                if not self.last_claim:         # a control command failed, not an inbox entry: nothing to set apart
+                    raise
+                self._quarantine(self.last_claim[0], error)
+                self.suspects -= 1
+                limit = max(1, self.suspects // 2)
+                continue
+            self.count(batch)
+            self.suspects -= batch.entries
+        self.suspects = 0
+
+    def _quarantine(self, entry: tuple, error: Exception) -> None:
+        """Rejects an inbox entry whose execution fails on its own (reason `internal_error`), audits it with the
+        error for the engineers, and wakes any API request waiting for it. The books, rebuilt from the
+        database before the next batch, never held it."""
+        _, kind, entry_id, pair_id = entry[:4]
+        is_order = kind == "place"
+        target = f"order:{entry_id}" if is_order else f"request:{entry_id}"
+        details = {"pair": self.pairs[pair_id].symbol, "kind": kind, "error": f"{type(error).__name__}: {error}"[:500],
+                   "sqlstate": getattr(error, "pgcode", None)}
+        session = self.sessions[0]
+        with session.cursor() as cursor:
+            if is_order:
+                cursor.execute("UPDATE exchange_order SET status = 'rejected', reason = %s,"
+                               " updated_at = clock_timestamp(),"
+                               " processed_at = COALESCE(processed_at, clock_timestamp())"
+                               " WHERE id = %s AND status = 'pending'", [QUARANTINED, entry_id])
+            else:
+                cursor.execute("UPDATE exchange_orderrequest SET status = 'rejected', reason = %s,"
+                               " processed_at = clock_timestamp() WHERE id = %s AND status = 'pending'",
+                               [QUARANTINED, entry_id])
+            cursor.execute("INSERT INTO exchange_auditlog (actor, action, target, details, created_at)"
+                           " VALUES (%s, %s, %s, %s, now())",
+                           [self.actor, "order_quarantined" if is_order else "request_quarantined", target,
+                            json.dumps(details)])
+            cursor.execute("SELECT pg_notify(%s, '')", [results_channel(pair_id)])
+        session.commit()
+        log.error("inbox entry quarantined: it fails on its own", extra={
+            "event": "entry_quarantined", "shard": self.shard, "target": target, **details})
 
     def _take_notifies(self, pg) -> None:
         """Reads and clears the notifications received; a new pair of this shard is loaded on the spot, so the
@@ -754,6 +824,15 @@ class MatchingWorker:
 
     def _request_stop(self, signum: int, frame: object) -> None:
         self.stopping = True
+
+
+def repeats_with_its_data(error: Exception) -> bool:
+    """Whether a failed batch would fail again with the same entries: bad data (SQLSTATE class 22), a violated
+    constraint (23), or an error of our own Python. A lost connection, a restarting server or a cancelled
+    statement would not, and is simply retried."""
+    if isinstance(error, psycopg2.Error):
+        return (error.pgcode or "")[:2] in ("22", "23")
+    return not isinstance(error, (DatabaseError, OSError))
 
 
 def apply_control(engine: MigratingEngine, kind: str, percentage: int | None, settings: dict) -> None:

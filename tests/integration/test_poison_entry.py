@@ -1,0 +1,90 @@
+"""An inbox entry whose execution fails on its own, whatever the batch around it, is set apart: rejected
+with `internal_error` and audited, while every other entry of its batch executes in order and the worker
+serves on. Without this the batch failed on every retry and held up every pair of the shard."""
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+
+from exchange.models import AuditLog, Order, Trade
+from matching.worker import MatchingWorker
+from tests.integration.conftest import wait_until
+from tests.integration.order_stream import feed, final_state, make_stream, prepare_market, reset_market
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def poisoned_writes():
+    """Makes the database refuse to record a result for the orders of the owners in `poisoned_owner` (a data
+    exception, as an overflow would raise), but not their quarantine."""
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE poisoned_owner (id bigint PRIMARY KEY)")
+        cursor.execute(
+            "CREATE FUNCTION refuse_poisoned() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+            " IF NEW.reason <> 'internal_error' AND EXISTS (SELECT 1 FROM poisoned_owner WHERE id = NEW.owner_id) THEN"
+            "   RAISE EXCEPTION 'order % cannot be recorded', NEW.id USING ERRCODE = '22003';"
+            " END IF; RETURN NEW; END $$")
+        cursor.execute("CREATE TRIGGER refuse_poisoned BEFORE UPDATE ON exchange_order"
+                       " FOR EACH ROW EXECUTE FUNCTION refuse_poisoned()")
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER refuse_poisoned ON exchange_order; DROP FUNCTION refuse_poisoned();"
+                       " DROP TABLE poisoned_owner")
+
+
+def test_a_poisoned_order_is_quarantined_and_its_batch_executes_around_it(worker, poisoned_writes):
+    users = prepare_market()
+    worker.start()
+    worker.wait_ready()
+    pid = worker.process.pid
+    with connection.cursor() as cursor:     # trader 3 places the third order of the stream
+        cursor.execute("INSERT INTO poisoned_owner VALUES (%s)", [users[3].id])
+    stream = [("place", "BTCUSDT", 1, "sell", "limit", "gtc", "expire_taker", 50000, 1),
+              ("place", "BTCUSDT", 2, "buy", "limit", "gtc", "expire_taker", 49000, 1),
+              ("place", "BTCUSDT", 3, "buy", "limit", "gtc", "expire_taker", 50000, 1),   # poisoned: would trade
+              ("place", "BTCUSDT", 4, "buy", "limit", "gtc", "expire_taker", 50000, 1),
+              ("place", "ETHUSDT", 5, "sell", "limit", "gtc", "expire_taker", 3000, 1)]
+    ids = feed(stream, users)                # one transaction: one batch
+
+    wait_until(lambda: not Order.objects.filter(status="pending").exists(), timeout=60,
+               message="the batch to execute around the poisoned order")
+
+    assert worker.process.pid == pid and worker.running()
+    status = dict(Order.objects.values_list("id", "status"))
+    assert [status[order_id] for order_id in ids] == ["filled", "open", "rejected", "filled", "open"]
+    assert Order.objects.get(id=ids[2]).reason == "internal_error"
+    trade = Trade.objects.get()              # the order after the poisoned one took its place
+    assert (trade.maker_order_id, trade.taker_order_id) == (ids[0], ids[3])
+    audit = AuditLog.objects.get(action="order_quarantined")
+    assert audit.target == f"order:{ids[2]}" and audit.details["sqlstate"] == "22003"
+    assert worker.stop() == 0
+
+
+def test_a_stream_around_a_poisoned_order_ends_as_if_that_order_had_been_rejected(worker, poisoned_writes):
+    """The halving retries keep arrival order across many batches: the end state equals a clean run in which
+    the poisoned order was rejected before any worker saw it."""
+    users = prepare_market()
+    users[13] = User.objects.create(username="poisoned-trader")
+    stream = make_stream(3_000, seed=99)
+    poisoned = next(index for index in range(1_500, 3_000) if stream[index][0] == "place")
+    stream[poisoned] = (*stream[poisoned][:2], 13, *stream[poisoned][3:])
+
+    ids = feed(stream, users)
+    Order.objects.filter(id=ids[poisoned]).update(status="rejected", reason="internal_error")
+    reference = MatchingWorker(0)
+    while reference.process_batch():
+        pass
+    reference.close()
+    expected = final_state(ids)
+
+    reset_market()
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO poisoned_owner VALUES (%s)", [users[13].id])
+    ids = feed(stream, users)
+    worker.start("--max-batch", "500")
+    wait_until(lambda: not Order.objects.filter(status="pending").exists(), timeout=120,
+               message="the stream to execute around the poisoned order")
+    assert worker.stop() == 0
+
+    assert final_state(ids) == expected
+    assert AuditLog.objects.filter(action="order_quarantined").count() == 1
