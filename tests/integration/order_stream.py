@@ -12,6 +12,7 @@ from django.db import connection, transaction
 
 from exchange.models import AuditLog, Order, OrderRequest, Trade, TradingPair
 from exchange.pairs import ensure_demo_pairs
+from matching.worker import MatchingWorker
 
 PAIRS = ("BTCUSDT", "ETHUSDT")
 
@@ -94,6 +95,19 @@ def final_state(ids: list[int]) -> tuple[list, list, list]:
         for t in Trade.objects.select_related("pair"))
     requests = sorted((position[r.order_id], r.kind, r.status, r.reason) for r in OrderRequest.objects.all())
     return orders, trades, requests
+
+
+def drain_in_process() -> int:
+    """Executes the whole inbox with a worker in this process, batch after batch (the reference runs);
+    returns how many entries it took."""
+    worker = MatchingWorker(0)
+    taken = 0
+    try:
+        while batch := worker.process_batch():
+            taken += batch
+    finally:
+        worker.close()
+    return taken
 
 
 def worker_audit_trail(ids: list[int]) -> list[tuple]:

@@ -7,9 +7,16 @@ import pytest
 from django.db import connection
 
 from exchange.models import AuditLog, Divergence, EngineCommand, EngineState, HealthSample, Order, TradingPair
-from matching.worker import MatchingWorker
 from tests.integration.conftest import wait_until
-from tests.integration.order_stream import PAIRS, feed, final_state, make_stream, prepare_market, reset_market
+from tests.integration.order_stream import (
+    PAIRS,
+    drain_in_process,
+    feed,
+    final_state,
+    make_stream,
+    prepare_market,
+    reset_market,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -22,10 +29,7 @@ def expected_without_migration(stream, users):
     """The reference: the same stream through a legacy-only worker, in process."""
     reset_market()
     ids = feed(stream, users)
-    worker = MatchingWorker(0)
-    while worker.process_batch():
-        pass
-    worker.close()
+    drain_in_process()
     result = final_state(ids)
     reset_market()
     return result

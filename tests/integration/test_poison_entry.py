@@ -6,9 +6,15 @@ from django.contrib.auth.models import User
 from django.db import connection
 
 from exchange.models import AuditLog, Order, Trade
-from matching.worker import MatchingWorker
 from tests.integration.conftest import wait_until
-from tests.integration.order_stream import feed, final_state, make_stream, prepare_market, reset_market
+from tests.integration.order_stream import (
+    drain_in_process,
+    feed,
+    final_state,
+    make_stream,
+    prepare_market,
+    reset_market,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -71,10 +77,7 @@ def test_a_stream_around_a_poisoned_order_ends_as_if_that_order_had_been_rejecte
 
     ids = feed(stream, users)
     Order.objects.filter(id=ids[poisoned]).update(status="rejected", reason="internal_error")
-    reference = MatchingWorker(0)
-    while reference.process_batch():
-        pass
-    reference.close()
+    drain_in_process()
     expected = final_state(ids)
 
     reset_market()
