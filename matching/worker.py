@@ -249,7 +249,8 @@ class MatchingWorker:
         self.pairs: dict[int, PairRuntime] = {}
         self.stale = True            # the books must be (re)built from the database before the next batch
         self.in_hand = 0             # inbox entries and controls claimed and not yet committed
-        self.last_claim: list[tuple] = []
+        self.last_claim: list[tuple] = []     # the inbox entries and control commands of the latest claim
+        self.last_controls: list[tuple] = []
         self.suspects = 0            # entries to retry in halving batches after a failure their data would repeat
         self.stopping = False
         self.batches = 0
@@ -355,9 +356,9 @@ class MatchingWorker:
         try:
             with session.cursor() as cursor:
                 controls = self._claim_controls(cursor)
-                entries = self._claim_inbox(cursor, in_flight, limit or self.max_batch)
+                entries = self._claim_inbox(cursor, in_flight, self.max_batch if limit is None else limit)
                 self.in_hand += len(entries) + len(controls)
-                self.last_claim = entries
+                self.last_claim, self.last_controls = entries, controls
                 if not entries and not controls:
                     session.rollback()          # ends the empty transaction and its snapshot
                     return None
@@ -723,58 +724,73 @@ class MatchingWorker:
         """After a batch failed in a way its entries would repeat (bad data, a violated constraint, a bug in
         the engine), retries them in order, in batches halved at each failure; an entry that fails alone is
         quarantined. Left to the loop, the same batch would fail forever and hold up every pair of the shard;
-        this way the bad entry costs about log2(batch) failed batches, and the others execute in order."""
+        this way the bad entry costs about log2(batch) failed batches, and the others execute in order.
+        Control commands ride along with every claim: when one entry fails beside them, they are tried
+        alone first (limit 0), so an order is never blamed for a failing control command or the reverse."""
         limit = max(1, self.suspects // 2)
         while self.suspects > 0 and not self.stopping:
             try:
                 batch = self.prepare_batch(self.sessions[0], limit=limit)
-                if batch is None:
-                    break
-                self.commit_batch(batch)
+                if batch is not None:
+                    self.commit_batch(batch)
             except Exception as error:
                 self.in_hand = 0
                 if not repeats_with_its_data(error):
                     raise
-                if limit > 1:
+                if limit > 1 or (limit == 1 and self.last_controls):
                     limit //= 2
                     continue
-                if not self.last_claim:         # a control command failed, not an inbox entry: nothing to set apart
-                    raise
-                self._quarantine(self.last_claim[0], error)
+                if limit == 0:
+                    self._quarantine(error, control=self.last_controls[0])
+                else:
+                    self._quarantine(error, entry=self._only(self.last_claim))
                 self.suspects -= 1
                 limit = max(1, self.suspects // 2)
                 continue
-            self.count(batch)
-            self.suspects -= batch.entries
+            if batch is None and limit > 0:
+                break                           # nothing left pending
+            if batch is not None:
+                self.count(batch)
+                self.suspects -= batch.entries
+            limit = max(1, limit)
         self.suspects = 0
 
-    def _quarantine(self, entry: tuple, error: Exception) -> None:
-        """Rejects an inbox entry whose execution fails on its own (reason `internal_error`), audits it with the
-        error for the engineers, and wakes any API request waiting for it. The books, rebuilt from the
-        database before the next batch, never held it."""
-        _, kind, entry_id, pair_id = entry[:4]
-        is_order = kind == "place"
-        target = f"order:{entry_id}" if is_order else f"request:{entry_id}"
-        details = {"pair": self.pairs[pair_id].symbol, "kind": kind, "error": f"{type(error).__name__}: {error}"[:500],
-                   "sqlstate": getattr(error, "pgcode", None)}
+    @staticmethod
+    def _only(claim: list[tuple]) -> tuple:
+        if len(claim) != 1:
+            raise RuntimeError(f"a failing batch of {len(claim)} inbox entries cannot be set apart")
+        return claim[0]
+
+    def _quarantine(self, error: Exception, control: tuple | None = None, entry: tuple | None = None) -> None:
+        """Rejects an inbox entry or control command whose execution fails on its own (reason
+        `internal_error`), audits it with the error for the engineers, and wakes any API request waiting
+        for it. The books, rebuilt from the database before the next batch, never held it."""
+        details = {"error": f"{type(error).__name__}: {error}"[:500], "sqlstate": getattr(error, "pgcode", None)}
+        if control is not None:
+            row_id, pair_id, kind = control[:3]
+            target, action = f"command:{row_id}", "command_quarantined"
+            statement = ("UPDATE exchange_enginecommand SET status = 'rejected', reason = %s, applied_at = now()"
+                         " WHERE id = %s AND status = 'pending'")
+        else:
+            _, kind, row_id, pair_id = entry[:4]
+            if kind == "place":
+                target, action = f"order:{row_id}", "order_quarantined"
+                statement = ("UPDATE exchange_order SET status = 'rejected', reason = %s,"
+                             " updated_at = clock_timestamp(), processed_at = COALESCE(processed_at, clock_timestamp())"
+                             " WHERE id = %s AND status = 'pending'")
+            else:
+                target, action = f"request:{row_id}", "request_quarantined"
+                statement = ("UPDATE exchange_orderrequest SET status = 'rejected', reason = %s,"
+                             " processed_at = clock_timestamp() WHERE id = %s AND status = 'pending'")
+        details.update(pair=self.pairs[pair_id].symbol, kind=kind)
         session = self.sessions[0]
         with session.cursor() as cursor:
-            if is_order:
-                cursor.execute("UPDATE exchange_order SET status = 'rejected', reason = %s,"
-                               " updated_at = clock_timestamp(),"
-                               " processed_at = COALESCE(processed_at, clock_timestamp())"
-                               " WHERE id = %s AND status = 'pending'", [QUARANTINED, entry_id])
-            else:
-                cursor.execute("UPDATE exchange_orderrequest SET status = 'rejected', reason = %s,"
-                               " processed_at = clock_timestamp() WHERE id = %s AND status = 'pending'",
-                               [QUARANTINED, entry_id])
+            cursor.execute(statement, [QUARANTINED, row_id])
             cursor.execute("INSERT INTO exchange_auditlog (actor, action, target, details, created_at)"
-                           " VALUES (%s, %s, %s, %s, now())",
-                           [self.actor, "order_quarantined" if is_order else "request_quarantined", target,
-                            json.dumps(details)])
+                           " VALUES (%s, %s, %s, %s, now())", [self.actor, action, target, json.dumps(details)])
             cursor.execute("SELECT pg_notify(%s, '')", [results_channel(pair_id)])
         session.commit()
-        log.error("inbox entry quarantined: it fails on its own", extra={
+        log.error("set apart: it fails on its own", extra={
             "event": "entry_quarantined", "shard": self.shard, "target": target, **details})
 
     def _take_notifies(self, pg) -> None:

@@ -3,9 +3,9 @@ with `internal_error` and audited, while every other entry of its batch executes
 serves on. Without this the batch failed on every retry and held up every pair of the shard."""
 import pytest
 from django.contrib.auth.models import User
-from django.db import connection
+from django.db import connection, transaction
 
-from exchange.models import AuditLog, Order, Trade
+from exchange.models import AuditLog, EngineCommand, EngineState, Order, Trade, TradingPair
 from tests.integration.conftest import wait_until
 from tests.integration.order_stream import (
     drain_in_process,
@@ -91,3 +91,47 @@ def test_a_stream_around_a_poisoned_order_ends_as_if_that_order_had_been_rejecte
 
     assert final_state(ids) == expected
     assert AuditLog.objects.filter(action="order_quarantined").count() == 1
+
+
+@pytest.fixture
+def poisoned_commands():
+    """Makes the database refuse to record the outcome of control commands sent by actor `poison`."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION refuse_poisoned_command() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+            " IF NEW.actor = 'poison' AND NEW.reason <> 'internal_error' THEN"
+            "   RAISE EXCEPTION 'command % cannot be recorded', NEW.id USING ERRCODE = '22003';"
+            " END IF; RETURN NEW; END $$")
+        cursor.execute("CREATE TRIGGER refuse_poisoned_command BEFORE UPDATE ON exchange_enginecommand"
+                       " FOR EACH ROW EXECUTE FUNCTION refuse_poisoned_command()")
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER refuse_poisoned_command ON exchange_enginecommand;"
+                       " DROP FUNCTION refuse_poisoned_command()")
+
+
+def test_a_poisoned_control_command_is_set_apart_and_no_order_is_blamed_for_it(worker, poisoned_commands):
+    users = prepare_market()
+    worker.start()
+    worker.wait_ready()
+    stream = [("place", "BTCUSDT", 1, "sell", "limit", "gtc", "expire_taker", 50000, 1),
+              ("place", "BTCUSDT", 2, "buy", "limit", "gtc", "expire_taker", 50000, 1),
+              ("place", "ETHUSDT", 3, "sell", "limit", "gtc", "expire_taker", 3000, 1),
+              ("place", "ETHUSDT", 4, "buy", "limit", "gtc", "expire_taker", 2900, 1)]
+    with transaction.atomic():               # the command and the orders: one batch
+        command = EngineCommand.objects.create(pair=TradingPair.objects.get(symbol="BTCUSDT"), kind="start",
+                                               percentage=10, actor="poison")
+        ids = feed(stream, users)
+
+    wait_until(lambda: not Order.objects.filter(status="pending").exists()
+               and EngineCommand.objects.get(id=command.id).status != "pending", timeout=60,
+               message="the batch to execute around the poisoned command")
+
+    command.refresh_from_db()
+    assert (command.status, command.reason) == ("rejected", "internal_error")
+    status = dict(Order.objects.values_list("id", "status"))
+    assert [status[order_id] for order_id in ids] == ["filled", "filled", "open", "open"]
+    assert not AuditLog.objects.filter(action="order_quarantined").exists()
+    assert AuditLog.objects.get(action="command_quarantined").target == f"command:{command.id}"
+    assert EngineState.objects.get(pair__symbol="BTCUSDT").mode == "legacy_only"   # the start never took
+    assert worker.stop() == 0
