@@ -1,6 +1,8 @@
 """An inbox entry whose execution fails on its own, whatever the batch around it, is set apart: rejected
 with `internal_error` and audited, while every other entry of its batch executes in order and the worker
 serves on. Without this the batch failed on every retry and held up every pair of the shard."""
+from contextlib import contextmanager
+
 import pytest
 from django.contrib.auth.models import User
 from django.db import connection, transaction
@@ -19,23 +21,36 @@ from tests.integration.order_stream import (
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@contextmanager
+def refused_updates(table: str, condition: str):
+    """Makes the database refuse, with a data exception (as an overflow would raise), every update of `table`
+    whose new row meets `condition`, unless it is the worker's quarantine of that row."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE FUNCTION refuse_{table}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+            f" IF NEW.reason <> 'internal_error' AND {condition} THEN"
+            "   RAISE EXCEPTION 'row % cannot be recorded', NEW.id USING ERRCODE = '22003';"
+            " END IF; RETURN NEW; END $$")
+        cursor.execute(f"CREATE TRIGGER refuse_{table} BEFORE UPDATE ON {table}"
+                       f" FOR EACH ROW EXECUTE FUNCTION refuse_{table}()")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TRIGGER refuse_{table} ON {table}; DROP FUNCTION refuse_{table}()")
+
+
 @pytest.fixture
 def poisoned_writes():
-    """Makes the database refuse to record a result for the orders of the owners in `poisoned_owner` (a data
-    exception, as an overflow would raise), but not their quarantine."""
+    """The orders of the owners in `poisoned_owner` cannot be recorded."""
     with connection.cursor() as cursor:
         cursor.execute("CREATE TABLE poisoned_owner (id bigint PRIMARY KEY)")
-        cursor.execute(
-            "CREATE FUNCTION refuse_poisoned() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
-            " IF NEW.reason <> 'internal_error' AND EXISTS (SELECT 1 FROM poisoned_owner WHERE id = NEW.owner_id) THEN"
-            "   RAISE EXCEPTION 'order % cannot be recorded', NEW.id USING ERRCODE = '22003';"
-            " END IF; RETURN NEW; END $$")
-        cursor.execute("CREATE TRIGGER refuse_poisoned BEFORE UPDATE ON exchange_order"
-                       " FOR EACH ROW EXECUTE FUNCTION refuse_poisoned()")
-    yield
-    with connection.cursor() as cursor:
-        cursor.execute("DROP TRIGGER refuse_poisoned ON exchange_order; DROP FUNCTION refuse_poisoned();"
-                       " DROP TABLE poisoned_owner")
+    try:
+        with refused_updates("exchange_order", "EXISTS (SELECT 1 FROM poisoned_owner WHERE id = NEW.owner_id)"):
+            yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE poisoned_owner")
 
 
 def test_a_poisoned_order_is_quarantined_and_its_batch_executes_around_it(worker, poisoned_writes):
@@ -95,19 +110,9 @@ def test_a_stream_around_a_poisoned_order_ends_as_if_that_order_had_been_rejecte
 
 @pytest.fixture
 def poisoned_commands():
-    """Makes the database refuse to record the outcome of control commands sent by actor `poison`."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE FUNCTION refuse_poisoned_command() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
-            " IF NEW.actor = 'poison' AND NEW.reason <> 'internal_error' THEN"
-            "   RAISE EXCEPTION 'command % cannot be recorded', NEW.id USING ERRCODE = '22003';"
-            " END IF; RETURN NEW; END $$")
-        cursor.execute("CREATE TRIGGER refuse_poisoned_command BEFORE UPDATE ON exchange_enginecommand"
-                       " FOR EACH ROW EXECUTE FUNCTION refuse_poisoned_command()")
-    yield
-    with connection.cursor() as cursor:
-        cursor.execute("DROP TRIGGER refuse_poisoned_command ON exchange_enginecommand;"
-                       " DROP FUNCTION refuse_poisoned_command()")
+    """The outcome of control commands sent by actor `poison` cannot be recorded."""
+    with refused_updates("exchange_enginecommand", "NEW.actor = 'poison'"):
+        yield
 
 
 def test_a_poisoned_control_command_is_set_apart_and_no_order_is_blamed_for_it(worker, poisoned_commands):
