@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Context, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 
 # Exact arithmetic for every amount the database can hold (prices and quantities of 38 digits, notionals of
 # 58): the default context keeps 28 significant digits and rounds the rest away without a word.
@@ -37,8 +37,11 @@ class PairUnits:
         return EXACT.multiply(self.lot_size, lots)
 
     def ticks_lots_from_notional(self, notional: Decimal) -> int:
-        """An order's filled notional (Σ price × quantity) as the engine counts it, Σ ticks × lots."""
-        return _whole_steps(notional, EXACT.multiply(self.tick_size, self.lot_size), "notional", "tick × lot size")
+        """An order's filled notional (Σ price × quantity) as the engine counts it, Σ ticks × lots: the nearest
+        whole number, because the column keeps 18 decimals and a grid whose tick × lot has more (tick 0.03,
+        lot 1e-17) is stored rounded. Refusing such a value would keep the shard's worker from starting."""
+        steps = EXACT.divide(notional, EXACT.multiply(self.tick_size, self.lot_size))
+        return int(steps.to_integral_value(rounding=ROUND_HALF_EVEN))
 
 
 def _whole_steps(value: Decimal, step: Decimal, what: str, step_name: str) -> int:

@@ -24,6 +24,7 @@ import select
 import signal
 import socket
 import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from importlib import import_module
@@ -53,6 +54,8 @@ log = logging.getLogger("matching.worker")
 
 INBOX_CHANNEL = "exchange_inbox"
 QUARANTINED = "internal_error"   # the reason of an inbox entry rejected because executing it fails on its own
+QUARANTINE_LIMIT = 5             # entries set apart within QUARANTINE_WINDOW_S before the worker stops doing so
+QUARANTINE_WINDOW_S = 600
 PAIRS_CHANNEL = "exchange_pairs"  # a new pair, committed (payload: its shard); sent by a trigger, migration 0007
 SHARD_LOCK_CLASS = 7420          # pg_advisory_lock(SHARD_LOCK_CLASS + i, shard): held by batch session i of the shard
 
@@ -66,9 +69,9 @@ ORDER_UPDATES_TABLE = (
 # The batch statements, prepared once per session: planning the claim took ~0.5 ms a batch, a tenth of a small
 # batch's time. See `MatchingWorker._claim_inbox` for the claim's design.
 CLAIM_CONTROLS = (
-    "PREPARE claim_controls (bigint[]) AS"
+    "PREPARE claim_controls (bigint[], bigint) AS"
     " SELECT id, pair_id, kind, percentage, settings, actor FROM exchange_enginecommand"
-    " WHERE status = 'pending' AND pair_id = ANY($1) ORDER BY id FOR NO KEY UPDATE SKIP LOCKED")
+    " WHERE status = 'pending' AND pair_id = ANY($1) ORDER BY id LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED")
 # The claim, prepared without its exclusion for the common case (no batch in flight). With a batch in flight its
 # rows are excluded by id with a constant array, which PostgreSQL looks up in a hash table; as a parameter of a
 # prepared statement the array would be scanned for every row (25 million comparisons for two 5,000-row batches).
@@ -252,6 +255,8 @@ class MatchingWorker:
         self.last_claim: list[tuple] = []     # the inbox entries and control commands of the latest claim
         self.last_controls: list[tuple] = []
         self.suspects = 0            # entries to retry in halving batches after a failure their data would repeat
+        self.quarantined_at: deque[float] = deque()    # when entries were set apart lately (monotonic)
+        self.quarantine_halted = False
         self.stopping = False
         self.batches = 0
         self.commands = 0
@@ -343,19 +348,21 @@ class MatchingWorker:
         self.count(batch)
         return batch.entries
 
-    def prepare_batch(self, session: BatchSession, in_flight: Batch | None = None,
-                      limit: int | None = None) -> Batch | None:
+    def prepare_batch(self, session: BatchSession, in_flight: Batch | None = None, limit: int | None = None,
+                      control_limit: int | None = None) -> Batch | None:
         """Claims the pending inbox in a new transaction of `session` and runs it through the engines; the
         batch is ready to write, or None when nothing was pending. `in_flight` is the batch another session
-        is committing meanwhile. If anything fails the books are rebuilt from the database, which still holds
-        the state before the batch."""
+        is committing meanwhile; `limit` and `control_limit` cap the inbox entries and control commands taken
+        (by default max_batch and all). If anything fails the books are rebuilt from the database, which
+        still holds the state before the batch."""
+        self.last_claim, self.last_controls = [], []
         if self.stale:
             self.load()
         if not self.pairs:
             return None
         try:
             with session.cursor() as cursor:
-                controls = self._claim_controls(cursor)
+                controls = self._claim_controls(cursor, control_limit)
                 entries = self._claim_inbox(cursor, in_flight, self.max_batch if limit is None else limit)
                 self.in_hand += len(entries) + len(controls)
                 self.last_claim, self.last_controls = entries, controls
@@ -432,9 +439,9 @@ class MatchingWorker:
             self._request(runtime, entry, batch)
 
     # ---- control commands ------------------------------------------------------------------
-    def _claim_controls(self, cursor) -> list[tuple]:
+    def _claim_controls(self, cursor, limit: int | None) -> list[tuple]:
         """Pending control commands of the shard's pairs, oldest first: they jump the queue of orders."""
-        cursor.execute("EXECUTE claim_controls (%s)", [list(self.pairs)])
+        cursor.execute("EXECUTE claim_controls (%s, %s)", [list(self.pairs), limit])    # NULL: no limit
         return cursor.fetchall()
 
     def _control(self, control: tuple, batch: Batch) -> None:
@@ -725,12 +732,13 @@ class MatchingWorker:
         the engine), retries them in order, in batches halved at each failure; an entry that fails alone is
         quarantined. Left to the loop, the same batch would fail forever and hold up every pair of the shard;
         this way the bad entry costs about log2(batch) failed batches, and the others execute in order.
-        Control commands ride along with every claim: when one entry fails beside them, they are tried
-        alone first (limit 0), so an order is never blamed for a failing control command or the reverse."""
+        Control commands ride along with every claim, here one at a time: when one entry fails beside a
+        control, the control is tried alone first (limit 0), so an order is never blamed for a failing
+        control command, nor one control for another."""
         limit = max(1, self.suspects // 2)
         while self.suspects > 0 and not self.stopping:
             try:
-                batch = self.prepare_batch(self.sessions[0], limit=limit)
+                batch = self.prepare_batch(self.sessions[0], limit=limit, control_limit=1)
                 if batch is not None:
                     self.commit_batch(batch)
             except Exception as error:
@@ -741,7 +749,7 @@ class MatchingWorker:
                     limit //= 2
                     continue
                 if limit == 0:
-                    self._quarantine(error, control=self.last_controls[0])
+                    self._quarantine(error, control=self._only(self.last_controls))
                 else:
                     self._quarantine(error, entry=self._only(self.last_claim))
                 self.suspects -= 1
@@ -758,13 +766,24 @@ class MatchingWorker:
     @staticmethod
     def _only(claim: list[tuple]) -> tuple:
         if len(claim) != 1:
-            raise RuntimeError(f"a failing batch of {len(claim)} inbox entries cannot be set apart")
+            raise RuntimeError(f"a failing batch that claimed {len(claim)} rows of a kind cannot be set apart")
         return claim[0]
 
     def _quarantine(self, error: Exception, control: tuple | None = None, entry: tuple | None = None) -> None:
         """Rejects an inbox entry or control command whose execution fails on its own (reason
         `internal_error`), audits it with the error for the engineers, and wakes any API request waiting
-        for it. The books, rebuilt from the database before the next batch, never held it."""
+        for it. The books, rebuilt from the database before the next batch, never held it.
+
+        Quarantine is for the odd bad entry. A fault of the system (a drifted sequence, a bug after a mode
+        switch) would make every entry fail on its own and have them all rejected: past QUARANTINE_LIMIT
+        within QUARANTINE_WINDOW_S the worker stops setting entries apart and the shard waits for an
+        engineer (audited once, logged at every retry; /health shows the missing heartbeat)."""
+        now = time.monotonic()
+        while self.quarantined_at and now - self.quarantined_at[0] > QUARANTINE_WINDOW_S:
+            self.quarantined_at.popleft()
+        if len(self.quarantined_at) >= QUARANTINE_LIMIT:
+            self._halt_quarantine(error)
+        self.quarantined_at.append(now)
         details = {"error": f"{type(error).__name__}: {error}"[:500], "sqlstate": getattr(error, "pgcode", None)}
         if control is not None:
             row_id, pair_id, kind = control[:3]
@@ -793,13 +812,29 @@ class MatchingWorker:
         log.error("set apart: it fails on its own", extra={
             "event": "entry_quarantined", "shard": self.shard, "target": target, **details})
 
+    def _halt_quarantine(self, error: Exception) -> None:
+        details = {"limit": QUARANTINE_LIMIT, "window_s": QUARANTINE_WINDOW_S,
+                   "error": f"{type(error).__name__}: {error}"[:500]}
+        log.critical("too many entries failed on their own: the shard waits for an engineer",
+                     extra={"event": "quarantine_halted", "shard": self.shard, **details})
+        if not self.quarantine_halted:
+            self.quarantine_halted = True
+            session = self.sessions[0]
+            with session.cursor() as cursor:
+                cursor.execute("INSERT INTO exchange_auditlog (actor, action, target, details, created_at)"
+                               " VALUES (%s, 'quarantine_halted', %s, %s, now())",
+                               [self.actor, f"shard:{self.shard}", json.dumps(details)])
+            session.commit()
+        raise QuarantineHalted(f"more than {QUARANTINE_LIMIT} entries set apart in {QUARANTINE_WINDOW_S} s")
+
     def _take_notifies(self, pg) -> None:
         """Reads and clears the notifications received; a new pair of this shard is loaded on the spot, so the
         claim that follows already takes its orders."""
         pg.poll()
-        if any(notify.channel == PAIRS_CHANNEL and notify.payload == str(self.shard) for notify in pg.notifies):
+        received = list(pg.notifies)
+        pg.notifies.clear()     # before loading: a NOTIFY read during the load's queries stays for the next look
+        if any(notify.channel == PAIRS_CHANNEL and notify.payload == str(self.shard) for notify in received):
             self.add_new_pairs()
-        pg.notifies.clear()
 
     def _settle(self, in_flight: tuple[Batch, Future], following: Batch | None) -> None:
         """Waits for the batch being committed; if its commit failed, the batch computed on top of it is
@@ -842,13 +877,20 @@ class MatchingWorker:
         self.stopping = True
 
 
+class QuarantineHalted(RuntimeError):
+    """Too many entries failed on their own: a fault of the system, not of one entry."""
+
+
 def repeats_with_its_data(error: Exception) -> bool:
     """Whether a failed batch would fail again with the same entries: bad data (SQLSTATE class 22), a violated
-    constraint (23), or an error of our own Python. A lost connection, a restarting server or a cancelled
-    statement would not, and is simply retried."""
+    constraint (23), a program limit (54), a trigger's RAISE (P0), a value the driver cannot send, or an
+    error of our own Python. A lost connection, a restarting server, a cancelled statement or exhausted
+    memory would not, and is simply retried."""
     if isinstance(error, psycopg2.Error):
-        return (error.pgcode or "")[:2] in ("22", "23")
-    return not isinstance(error, (DatabaseError, OSError))
+        if error.pgcode is None:
+            return isinstance(error, (psycopg2.DataError, psycopg2.ProgrammingError))
+        return error.pgcode[:2] in ("22", "23", "54", "P0")
+    return not isinstance(error, (DatabaseError, OSError, MemoryError, RecursionError, QuarantineHalted))
 
 
 def apply_control(engine: MigratingEngine, kind: str, percentage: int | None, settings: dict) -> None:

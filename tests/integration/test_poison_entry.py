@@ -1,6 +1,7 @@
 """An inbox entry whose execution fails on its own, whatever the batch around it, is set apart: rejected
 with `internal_error` and audited, while every other entry of its batch executes in order and the worker
 serves on. Without this the batch failed on every retry and held up every pair of the shard."""
+import time
 from contextlib import contextmanager
 
 import pytest
@@ -8,6 +9,7 @@ from django.contrib.auth.models import User
 from django.db import connection, transaction
 
 from exchange.models import AuditLog, EngineCommand, EngineState, Order, Trade, TradingPair
+from matching.worker import QUARANTINE_LIMIT
 from tests.integration.conftest import wait_until
 from tests.integration.order_stream import (
     drain_in_process,
@@ -123,20 +125,47 @@ def test_a_poisoned_control_command_is_set_apart_and_no_order_is_blamed_for_it(w
               ("place", "BTCUSDT", 2, "buy", "limit", "gtc", "expire_taker", 50000, 1),
               ("place", "ETHUSDT", 3, "sell", "limit", "gtc", "expire_taker", 3000, 1),
               ("place", "ETHUSDT", 4, "buy", "limit", "gtc", "expire_taker", 2900, 1)]
-    with transaction.atomic():               # the command and the orders: one batch
-        command = EngineCommand.objects.create(pair=TradingPair.objects.get(symbol="BTCUSDT"), kind="start",
-                                               percentage=10, actor="poison")
+    with transaction.atomic():               # three commands, the middle one poisoned, and the orders: one batch
+        commands = [EngineCommand.objects.create(pair=TradingPair.objects.get(symbol=symbol), kind="start",
+                                                 percentage=10, actor=actor)
+                    for symbol, actor in (("ETHUSDT", "operator"), ("BTCUSDT", "poison"), ("ADAUSDT", "operator"))]
         ids = feed(stream, users)
 
     wait_until(lambda: not Order.objects.filter(status="pending").exists()
-               and EngineCommand.objects.get(id=command.id).status != "pending", timeout=60,
+               and not EngineCommand.objects.filter(status="pending").exists(), timeout=60,
                message="the batch to execute around the poisoned command")
 
-    command.refresh_from_db()
-    assert (command.status, command.reason) == ("rejected", "internal_error")
+    outcomes = [EngineCommand.objects.values_list("status", "reason").get(id=c.id) for c in commands]
+    assert outcomes == [("applied", ""), ("rejected", "internal_error"), ("applied", "")]
+    command = commands[1]
     status = dict(Order.objects.values_list("id", "status"))
     assert [status[order_id] for order_id in ids] == ["filled", "filled", "open", "open"]
     assert not AuditLog.objects.filter(action="order_quarantined").exists()
     assert AuditLog.objects.get(action="command_quarantined").target == f"command:{command.id}"
     assert EngineState.objects.get(pair__symbol="BTCUSDT").mode == "legacy_only"   # the start never took
     assert worker.stop() == 0
+
+
+def test_past_the_limit_the_worker_stops_setting_entries_apart_and_the_shard_waits(worker, poisoned_writes):
+    """Many entries failing on their own is a fault of the system: rejecting them all would reject good
+    orders. After QUARANTINE_LIMIT the worker sets none apart any more, audits it once, and waits."""
+    users = prepare_market()
+    users[13] = User.objects.create(username="poisoned-trader")
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO poisoned_owner VALUES (%s)", [users[13].id])
+    poisoned = ("place", "BTCUSDT", 13, "buy", "limit", "gtc", "expire_taker", 40000, 1)
+    good = ("place", "ETHUSDT", 1, "buy", "limit", "gtc", "expire_taker", 2000, 1)
+    stream = [poisoned] * QUARANTINE_LIMIT + [good, poisoned, good]
+    worker.start()
+    worker.wait_ready()
+    ids = feed(stream, users)
+
+    wait_until(lambda: AuditLog.objects.filter(action="quarantine_halted").exists(), timeout=60,
+               message="the worker to stop setting entries apart")
+    time.sleep(3)                            # it keeps retrying, and keeps waiting
+
+    status = dict(Order.objects.values_list("id", "status"))
+    assert [status[order_id] for order_id in ids] == ["rejected"] * QUARANTINE_LIMIT + ["open", "pending", "pending"]
+    assert AuditLog.objects.filter(action="order_quarantined").count() == QUARANTINE_LIMIT
+    assert AuditLog.objects.filter(action="quarantine_halted").count() == 1
+    assert worker.running()

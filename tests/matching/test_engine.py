@@ -86,6 +86,22 @@ def test_units_convert_decimals_to_ticks_and_lots_and_back():
     assert units.quantity_from_lots(50_000) == Decimal("0.5")
 
 
+def test_units_convert_beyond_decimals_default_28_digits_exactly():
+    units = PairUnits(Decimal("0.01"), Decimal("0.00001"))
+    ticks = 9_999_999_999_999_999_999_999                     # 22 digits: a price of 20 integer digits
+    lots = 9_999_999_999_999_999_999_999_999                  # 25 digits
+    assert units.price_from_ticks(ticks) == Decimal("99999999999999999999.99")
+    assert units.ticks_from_price(Decimal("99999999999999999999.99")) == ticks
+    notional = Decimal(f"{ticks * lots}E-7")                  # price × quantity: 47 digits, exact
+    assert units.ticks_lots_from_notional(notional) == ticks * lots
+
+
+def test_a_notional_stored_rounded_to_18_decimals_reloads_as_the_nearest_whole_count():
+    units = PairUnits(Decimal("0.03"), Decimal("1E-17"))     # tick × lot = 3E-19, finer than the column
+    stored = Decimal("0.000000000000000001")                 # 3 × 3E-19 = 9E-19, rounded to 18 decimals
+    assert units.ticks_lots_from_notional(stored) == 3
+
+
 @pytest.mark.parametrize("price", ["50000.123", "NaN", "Infinity", "-Infinity", "1E+500000"])
 def test_units_refuse_prices_off_the_grid_or_not_finite(price):
     with pytest.raises(OffGridError):
