@@ -6,6 +6,8 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Concat, Upper
 
+from matching.units import EXACT
+
 # Explicit precision for every amount: 20 integer digits and 18 decimals (the smallest unit of ETH).
 AMOUNT_DIGITS = 38
 AMOUNT_DECIMALS = 18
@@ -184,7 +186,7 @@ class Order(models.Model):
 
     @property
     def remaining_quantity(self) -> Decimal:
-        return self.quantity - self.filled_quantity
+        return EXACT.subtract(self.quantity, self.filled_quantity)   # 38 digits: beyond the default context
 
 
 class OrderRequest(models.Model):

@@ -305,3 +305,9 @@ def test_waiting_on_a_batch_leaves_no_listener_behind(api, btc):
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_listening_channels()")
         assert cursor.fetchone()[0] == 0
+
+
+def test_the_remaining_quantity_is_exact_to_the_columns_38_digits():
+    order = Order(quantity=Decimal("12345678901234567890.123456789012345678"),
+                  filled_quantity=Decimal("0.000000000000000001"))
+    assert order.remaining_quantity == Decimal("12345678901234567890.123456789012345677")
