@@ -2,7 +2,6 @@
 session. Each view checks the body's shape and makes one call into `migrations_admin.actions`, which
 validates against the pair's state and configuration and audits the change."""
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser
@@ -38,7 +37,7 @@ class OperatorView(APIView):
     parser_classes = [JSONParser]
 
 
-PAIR_ARRAY = OpenApiResponse(OpenApiTypes.OBJECT, description="A JSON array: one object per pair.")
+PAIR_ARRAY = OpenApiResponse({"type": "array", "items": {"type": "object"}}, description="One object per pair.")
 
 
 @extend_schema(request=StartSerializer, responses={201: PlanSerializer})
