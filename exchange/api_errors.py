@@ -1,29 +1,20 @@
 """The API's one exception handler: every error becomes
 `{"error": {"code": "<stable code>", "message": "<for people>", "fields": {"<field>": "<message>"}}}`.
 
-Domain errors of `exchange.orders` map to statuses here, those of the migration control plane carry their
-own (`migrations_admin.errors`); DRF's own errors keep their status and get a
-stable code (`invalid_request` for any validation error, `malformed_body` for a body that does not parse,
-otherwise DRF's code such as `not_authenticated`, `not_found`, `method_not_allowed`).
+Domain errors (`exchange.errors.DomainError`: orders, migrations) carry their code and status; DRF's own
+errors keep their status and get a stable code (`invalid_request` for any validation error, `malformed_body`
+for a body that does not parse, otherwise DRF's code such as `not_authenticated`, `not_found`,
+`method_not_allowed`).
 """
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from exchange.orders import BatchRejected, OrderError, OrderFinished, OrderNotFound, PairHalted
-from migrations_admin.errors import MigrationError
-
-# Most specific first: the first class the error is an instance of gives its status.
-DOMAIN_STATUSES = (
-    (OrderNotFound, status.HTTP_404_NOT_FOUND),
-    (OrderFinished, status.HTTP_409_CONFLICT),
-    (PairHalted, status.HTTP_409_CONFLICT),
-    (OrderError, status.HTTP_400_BAD_REQUEST),
-)
+from exchange.errors import DomainError
 
 CODES_BY_EXCEPTION = (
     (exceptions.ValidationError, "invalid_request"),
@@ -33,11 +24,8 @@ CODES_BY_EXCEPTION = (
 
 def handle_exception(error: Exception, context: dict) -> Response | None:
     """DRF's EXCEPTION_HANDLER. Returns None for unexpected errors, which Django answers (and logs) as 500."""
-    if isinstance(error, OrderError):
-        return _domain_error_response(error)
-    if isinstance(error, MigrationError):
-        fields = {error.field: error.message} if error.field else {}
-        return Response(error_body(error.code, error.message, fields), status=error.status_code)
+    if isinstance(error, DomainError):
+        return Response(error_body(error.code, error.message, error.fields()), status=error.status_code)
     response = drf_exception_handler(error, context)
     if response is None:
         return None
@@ -79,16 +67,6 @@ def _child_path(prefix: str, key) -> str:
     if isinstance(key, int):
         return f"{prefix}[{key}]"
     return f"{prefix}.{key}" if prefix else str(key)
-
-
-def _domain_error_response(error: OrderError) -> Response:
-    status_code = next(code for kind, code in DOMAIN_STATUSES if isinstance(error, kind))
-    if isinstance(error, BatchRejected):
-        fields = {_child_path(f"orders[{index}]", rejected.field or api_settings.NON_FIELD_ERRORS_KEY):
-                  rejected.message for index, rejected in error.errors.items()}
-    else:
-        fields = {error.field: error.message} if error.field else {}
-    return Response(error_body(error.code, error.message, fields), status=status_code)
 
 
 def _as_api_exception(error: Exception) -> exceptions.APIException:

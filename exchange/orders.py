@@ -16,24 +16,19 @@ from decimal import Decimal
 from django.contrib.auth.models import User
 from django.db import connection, transaction
 
+from exchange.errors import DomainError
+from exchange.inbox import INBOX_CHANNEL, notify, results_channel
 from exchange.models import AuditLog, Order, OrderRequest, TradingPair
 from matching.units import OffGridError, PairUnits
-from matching.worker import INBOX_CHANNEL, results_channel  # the worker's NOTIFY channels
 
 MAX_BATCH_SIZE = 100
 MAX_WAIT_SECONDS = 10.0
 
 
-class OrderError(Exception):
-    """A request about orders that cannot be carried out; `code` is stable, `message` is for people."""
+class OrderError(DomainError):
+    """A request about orders that cannot be carried out."""
 
     code = "order_error"
-
-    def __init__(self, message: str, code: str | None = None, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code or self.code
-        self.field = field
 
 
 class OrderRejected(OrderError):
@@ -46,6 +41,7 @@ class PairHalted(OrderRejected):
     """An order for a pair whose trading an operator has halted; it may be accepted again later."""
 
     code = "pair_halted"
+    status_code = 409
 
 
 class BatchRejected(OrderError):
@@ -58,11 +54,17 @@ class BatchRejected(OrderError):
         indexes = ", ".join(f"orders[{index}]" for index in sorted(errors))
         super().__init__(f"invalid orders in the batch: {indexes}; no order was placed")
 
+    def fields(self) -> dict[str, str]:
+        """`{"orders[2].price": "...", "orders[5]": "..."}`: each rejected order's message at its path."""
+        return {f"orders[{index}]" + (f".{rejected.field}" if rejected.field else ""): rejected.message
+                for index, rejected in self.errors.items()}
+
 
 class OrderNotFound(OrderError):
     """No order with that id belongs to the user (another user's order is reported the same way)."""
 
     code = "order_not_found"
+    status_code = 404
 
     def __init__(self, order_id: int) -> None:
         super().__init__(f"you have no order {order_id}")
@@ -72,6 +74,7 @@ class OrderFinished(OrderError):
     """The order is filled, cancelled or rejected: nothing can change it any more."""
 
     code = "order_finished"
+    status_code = 409
 
     def __init__(self, order: Order) -> None:
         super().__init__(f"order {order.id} is already {order.status} and can no longer be changed")
@@ -149,7 +152,7 @@ def request_reduce(owner: User, order_id: int, remaining_quantity: Decimal) -> t
     order.quantity = remaining_quantity
     order.save(update_fields=["quantity", "updated_at"])
     _audit(owner, "order_reduced", order, {"quantity": str(remaining_quantity)})
-    _notify(results_channel(order.pair_id))
+    notify(results_channel(order.pair_id))
     return order, True
 
 
@@ -232,7 +235,7 @@ def _commit_pending_orders(orders: list[Order]) -> None:
     # One INSERT; PostgreSQL assigns each row its inbox_sequence and RETURNING brings it back.
     Order.objects.bulk_create(orders)
     for shard in sorted({order.pair.shard for order in orders}):
-        _notify(INBOX_CHANNEL, str(shard))
+        notify(INBOX_CHANNEL, str(shard))
 
 
 def _locked_order(owner: User, order_id: int) -> Order:
@@ -264,18 +267,12 @@ def _cancel_pending(owner: User, order: Order) -> None:
     order.reason = "user"
     order.save(update_fields=["status", "reason", "updated_at"])
     _audit(owner, "order_cancelled", order, {"reason": "user"})
-    _notify(results_channel(order.pair_id))
+    notify(results_channel(order.pair_id))
 
 
 def _queue_request(order: Order, kind: str, quantity: Decimal | None = None) -> None:
     OrderRequest.objects.create(order=order, pair=order.pair, kind=kind, quantity=quantity)
-    _notify(INBOX_CHANNEL, str(order.pair.shard))
-
-
-def _notify(channel: str, payload: str = "") -> None:
-    """A NOTIFY in the current transaction: PostgreSQL delivers it only if, and when, it commits."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_notify(%s, %s)", [channel, payload])
+    notify(INBOX_CHANNEL, str(order.pair.shard))
 
 
 def _audit(owner: User, action: str, order: Order, details: dict) -> None:

@@ -13,7 +13,6 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from exchange import embedded
-from migrations_admin.config import PRESET_NAMES, preset
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -110,14 +109,13 @@ CSRF_TRUSTED_ORIGINS = [origin for origin in envstr("CSRF_TRUSTED_ORIGINS").spli
 METRICS_COLLECTION_INTERVAL = envseconds("METRICS_COLLECTION_INTERVAL", 10)
 PERFORMANCE_REPORT_INTERVAL = envseconds("PERFORMANCE_REPORT_INTERVAL", 300)
 
-# Engine migrations: the preset every pair starts from (the admin's migration settings go on top), and the
-# master switch. The control plane's celery tasks tick every MIGRATION_TICK_INTERVAL (default: the preset's
-# metrics interval); each plan is then re-evaluated at its own metrics interval.
+# Engine migrations: the preset every pair starts from (the admin's migration settings go on top; the control
+# plane checks the name at start-up), and the master switch. The control plane's celery tasks tick every
+# MIGRATION_TICK_INTERVAL (0, the default: the preset's metrics interval); each plan is then re-evaluated at
+# its own metrics interval.
 MIGRATION_PRESET = envstr("MIGRATION_PRESET", "production")
-if MIGRATION_PRESET not in PRESET_NAMES:
-    raise ImproperlyConfigured(f"MIGRATION_PRESET={MIGRATION_PRESET!r}; choose one of {', '.join(PRESET_NAMES)}")
 ADAPTIVE_ORDER_BOOKS_ENABLED = envbool("ADAPTIVE_ORDER_BOOKS_ENABLED", True)
-MIGRATION_TICK_SECONDS = envseconds("MIGRATION_TICK_INTERVAL", int(preset(MIGRATION_PRESET).metrics_interval_s))
+MIGRATION_TICK_SECONDS = envseconds("MIGRATION_TICK_INTERVAL", 0)
 
 INSTALLED_APPS = [
     # daphne first: it makes `runserver` serve the ASGI application (HTTP and websockets).
@@ -136,6 +134,7 @@ INSTALLED_APPS = [
     "channels",
     "exchange",
     "migrations_admin",
+    "matching_worker",
 ]
 
 MIDDLEWARE = [
@@ -191,11 +190,7 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE = {
-    name: {"task": f"migrations_admin.tasks.{name}", "schedule": float(MIGRATION_TICK_SECONDS),
-           "options": {"expires": float(MIGRATION_TICK_SECONDS)}}
-    for name in ("auto_migrate", "evaluate_rollbacks", "report_progress")
-}
+# The periodic tasks are scheduled by the apps that own them (migrations_admin/tasks.py).
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from matching.adaptive_book import AdaptiveOrderBook
 from matching.legacy_book import LegacyOrderBook
-from matching.orders import BookSnapshot, CancelOrder, Command, Event, InvalidCommand, PlaceOrder, ReduceOrder
+from matching.orders import BookSnapshot, Command, Event, book_call
 
 OrderBook = LegacyOrderBook | AdaptiveOrderBook
 BOOKS: dict[str, type] = {"legacy": LegacyOrderBook, "adaptive": AdaptiveOrderBook}
@@ -59,14 +59,8 @@ class PairEngine:
 
 def execute(book: OrderBook, command: Command) -> list[Event]:
     """Runs one command against a book (no sequence: the caller owns it)."""
-    if type(command) is PlaceOrder:
-        return book.place(command.order_id, command.account, command.side, command.quantity, command.price,
-                          command.order_type, command.time_in_force, command.self_trade)
-    if type(command) is CancelOrder:
-        return book.cancel(command.order_id)
-    if type(command) is ReduceOrder:
-        return book.reduce(command.order_id, command.quantity)
-    raise InvalidCommand(f"not an order command: {command!r}")
+    verb, args = book_call(command)
+    return getattr(book, verb)(*args)
 
 
 def book_class(kind: str) -> type:

@@ -25,7 +25,7 @@ from matching.circuit_breaker import BreakerSettings, CircuitBreaker
 from matching.engine import OrderBook
 from matching.health import BookHealth
 from matching.legacy_book import LegacyOrderBook
-from matching.orders import BookSnapshot, CancelOrder, Command, Event, InvalidCommand, PlaceOrder, ReduceOrder
+from matching.orders import BookSnapshot, Command, Event, book_call, command_from_call
 
 LEGACY_ONLY = "legacy_only"
 MIGRATING = "migrating"
@@ -117,14 +117,8 @@ class MigratingEngine:
         return self._run("place", args, order_id)
 
     def apply(self, command: Command) -> tuple[int, list[Event]]:
-        if type(command) is PlaceOrder:
-            return self.place(command.order_id, command.account, command.side, command.quantity, command.price,
-                              command.order_type, command.time_in_force, command.self_trade)
-        if type(command) is CancelOrder:
-            return self._run("cancel", (command.order_id,), command.order_id)
-        if type(command) is ReduceOrder:
-            return self._run("reduce", (command.order_id, command.quantity), command.order_id)
-        raise InvalidCommand(f"not an order command: {command!r}")
+        verb, args = book_call(command)
+        return self._run(verb, args, command.order_id)
 
     def _run(self, verb: str, args: tuple, order_id: int) -> tuple[int, list[Event]]:
         sequence = self.sequence
@@ -173,7 +167,7 @@ class MigratingEngine:
         if not exception:
             health.divergences += 1
         self.disagreements.append(Disagreement(
-            "exception" if exception else "divergence", sequence, command_from(verb, args), legacy_events,
+            "exception" if exception else "divergence", sequence, command_from_call(verb, args), legacy_events,
             f"{type(adaptive_outcome).__name__}: {adaptive_outcome}" if exception else adaptive_outcome))
         self._breaker_failure(now)
         self.resync_adaptive()
@@ -249,9 +243,3 @@ class MigratingEngine:
         self.settings = settings
         self._hash_key = settings.hash_key.encode()
         self.breaker.settings = settings.breaker
-
-
-def command_from(verb: str, args: tuple) -> Command:
-    if verb == "place":
-        return PlaceOrder(*args[:4], price=args[4], order_type=args[5], time_in_force=args[6], self_trade=args[7])
-    return CancelOrder(*args) if verb == "cancel" else ReduceOrder(*args)

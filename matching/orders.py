@@ -101,6 +101,27 @@ class ReduceOrder:
 Command = PlaceOrder | CancelOrder | ReduceOrder
 
 
+def book_call(command: Command) -> tuple[str, tuple]:
+    """The book method a command calls and its arguments: the one place where a command becomes a call of
+    `place`, `cancel` or `reduce`, which every book and engine has."""
+    kind = type(command)
+    if kind is PlaceOrder:
+        return "place", (command.order_id, command.account, command.side, command.quantity, command.price,
+                         command.order_type, command.time_in_force, command.self_trade)
+    if kind is CancelOrder:
+        return "cancel", (command.order_id,)
+    if kind is ReduceOrder:
+        return "reduce", (command.order_id, command.quantity)
+    raise InvalidCommand(f"not an order command: {command!r}")
+
+
+def command_from_call(verb: str, args: tuple) -> Command:
+    """The command behind a book call (`book_call`'s inverse), to record what a book was asked."""
+    if verb == "place":
+        return PlaceOrder(*args[:4], price=args[4], order_type=args[5], time_in_force=args[6], self_trade=args[7])
+    return CancelOrder(*args) if verb == "cancel" else ReduceOrder(*args)
+
+
 @dataclass(frozen=True, slots=True)
 class RestingOrder:
     """One order of a book snapshot, listed in priority order."""

@@ -13,11 +13,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from exchange.inbox import INBOX_CHANNEL, notify
 from exchange.models import AuditLog, EngineCommand, EngineState, TradingPair
-from matching.worker import INBOX_CHANNEL  # the worker's NOTIFY channel
 from migrations_admin.config import MigrationConfig
 from migrations_admin.decisions import Decision
 from migrations_admin.errors import InvalidPercentage, MigrationError, MigrationsDisabled, PlanStateError, UnknownPair
@@ -268,9 +268,7 @@ def _command(pair: TradingPair, kind: str, actor: str, reason: str, *, percentag
              settings: dict | None = None) -> EngineCommand:
     command = EngineCommand.objects.create(pair=pair, kind=kind, percentage=percentage, settings=settings or {},
                                            actor=actor, reason=reason[:255])
-    # In this transaction: the worker is woken only if, and when, the command commits.
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_notify(%s, %s)", [INBOX_CHANNEL, str(pair.shard)])
+    notify(INBOX_CHANNEL, str(pair.shard))     # the worker is woken only if, and when, the command commits
     return command
 
 

@@ -1,20 +1,14 @@
 """The errors of the migration control plane: each has a stable `code` and the HTTP status the API answers
-with (see `exchange.api_errors`); management commands show the message."""
+with (they are `exchange.errors.DomainError`s); management commands show the message."""
+
+from exchange.errors import DomainError
 
 
-class MigrationError(Exception):
+class MigrationError(DomainError):
     """An operator action or automatic step that cannot be done, and why."""
 
     code = "migration_error"
     status_code = 409
-
-    def __init__(self, message: str, *, code: str | None = None, field: str | None = None,
-                 status_code: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code or self.code
-        self.field = field
-        self.status_code = status_code or self.status_code
 
 
 class UnknownPair(MigrationError):

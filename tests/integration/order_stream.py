@@ -12,7 +12,7 @@ from django.db import connection, transaction
 
 from exchange.models import AuditLog, Order, OrderRequest, Trade, TradingPair
 from exchange.pairs import ensure_demo_pairs
-from matching.worker import MatchingWorker
+from matching_worker.worker import MatchingWorker
 
 PAIRS = ("BTCUSDT", "ETHUSDT")
 

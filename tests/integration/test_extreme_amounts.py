@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 
 from exchange.models import Order, Trade
 from exchange.pairs import ensure_demo_pairs
-from matching.worker import MatchingWorker
+from matching_worker.worker import MatchingWorker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

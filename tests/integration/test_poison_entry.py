@@ -9,7 +9,7 @@ from django.contrib.auth.models import User
 from django.db import connection, transaction
 
 from exchange.models import AuditLog, EngineCommand, EngineState, Order, Trade, TradingPair
-from matching.worker import QUARANTINE_LIMIT
+from matching_worker.quarantine import QUARANTINE_LIMIT
 from tests.integration.conftest import wait_until
 from tests.integration.order_stream import (
     drain_in_process,

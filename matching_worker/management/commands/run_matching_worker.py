@@ -1,7 +1,8 @@
 """`manage.py run_matching_worker --shard N`: the matching worker of one shard of pairs."""
 from django.core.management.base import BaseCommand
 
-from matching.worker import MatchingWorker
+from matching_worker.serve import ShardServer
+from matching_worker.worker import MatchingWorker
 
 
 class Command(BaseCommand):
@@ -14,4 +15,4 @@ class Command(BaseCommand):
         parser.add_argument("--heartbeat", type=float, default=2.0, help="Seconds between heartbeats.")
 
     def handle(self, *args, shard: int, max_batch: int, heartbeat: float, **options) -> None:
-        MatchingWorker(shard, max_batch=max_batch, heartbeat_every=heartbeat).run()
+        ShardServer(MatchingWorker(shard, max_batch=max_batch, heartbeat_every=heartbeat)).run()

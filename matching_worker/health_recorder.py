@@ -1,16 +1,20 @@
-"""Writes the worker's health figures: per pair, per book, per minute, rewritten every few seconds
-(an adapter beside the worker: it talks to the database)."""
+"""The worker's health figures, per pair, per book, per minute, upserted every few seconds as `HealthSample`
+rows: the automatic steps and rollbacks of the control plane and the operator's status read these."""
 from __future__ import annotations
 
 import os
 import resource
 import time
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from django.db import connection
 from psycopg2.extras import execute_values
 
 from matching.health import BookHealth
+
+if TYPE_CHECKING:
+    from matching_worker.worker import MatchingWorker
 
 DEFAULT_MEMORY_LIMIT_MB = 2048
 
@@ -38,13 +42,18 @@ def memory_limit_bytes() -> int:
 class HealthRecorder:
     """Keeps the current minute's figures of every engine of a worker and upserts them as HealthSample rows."""
 
-    def __init__(self, worker, every: float = 2.0) -> None:
+    def __init__(self, worker: MatchingWorker, every: float = 2.0) -> None:
         self.worker = worker
         self.every = every
         self.trips: dict[int, int] = {}          # pair id -> breaker trips this minute
         self.minute = current_minute()
         self._last_flush = 0.0
         self.memory_limit = memory_limit_bytes()
+
+    def count_breaker_trips(self, trips: dict[int, int]) -> None:
+        """Adds a batch's breaker trips (pair id -> times opened) to the minute's."""
+        for pair_id, opened in trips.items():
+            self.trips[pair_id] = self.trips.get(pair_id, 0) + opened
 
     def flush_if_due(self) -> None:
         if time.monotonic() - self._last_flush >= self.every:

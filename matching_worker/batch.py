@@ -1,0 +1,36 @@
+"""What one batch transaction writes, gathered while the engines run and written by `write.py`."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from matching.migration import Disagreement
+    from matching_worker.session import BatchSession
+
+
+@dataclass
+class Batch:
+    """Everything one transaction writes: order states and trades in lots and ticks, request and control
+    outcomes, audit entries, divergences and the engines' checkpoint."""
+
+    now: object
+    actor: str                                      # who the audit entries name: the shard's worker
+    orders: dict = field(default_factory=dict)      # order id -> row values for the UPDATE
+    requests: list = field(default_factory=list)    # (request id, status, reason, processed at)
+    trades: list = field(default_factory=list)
+    audits: list = field(default_factory=list)      # (actor, action, target, details)
+    touched: set = field(default_factory=set)       # ids of the pairs whose engines it moved
+    controls: list = field(default_factory=list)    # (command id, status, reason)
+    divergences: list[tuple[int, Disagreement]] = field(default_factory=list)   # (pair id, disagreement)
+    breaker_trips: dict = field(default_factory=dict)   # pair id -> times its breaker opened in the batch
+    entries: int = 0                                # inbox entries and control commands claimed
+    checkpoint: bytes = b""                         # the engines' state after the batch, as SQL
+    trades_copy: str = ""                           # `trades` and `orders` in COPY's text format
+    orders_copy: str = ""
+    session: BatchSession | None = None             # the session whose transaction claimed the batch
+    claimed_orders: list = field(default_factory=list)    # ids of the inbox rows it holds locked
+    claimed_requests: list = field(default_factory=list)
+
+    def audit(self, action: str, target: str, details: dict) -> None:
+        self.audits.append((self.actor, action, target, details))
