@@ -19,8 +19,9 @@ test-adaptive: .venv/.installed
 test-integration: .venv/.installed
 	$(PYTHON) -m pytest -q -p no:cacheprovider tests/integration || [ $$? -eq 5 ]
 
+# `make benchmark-trading SECTION=http` runs one section (engine, pipeline, migration, http).
 benchmark-trading: .venv/.installed
-	$(PYTHON) -m benchmarks.trading
+	$(PYTHON) -m benchmarks.trading $(if $(SECTION),--section $(SECTION))
 
 build-adaptive: .venv/.installed
 	$(PYTHON) -m compileall -q matching && $(PYTHON) -c "import matching.adaptive_book"

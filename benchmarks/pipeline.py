@@ -192,73 +192,6 @@ def insert_pending(cursor, rows: list[tuple]) -> None:
         cursor.execute("SELECT pg_notify('exchange_inbox', '0')")
 
 
-def http_path(seconds: float = 8.0, port: int = 18080) -> dict:
-    """Orders/s accepted through the REST API by one daphne process: single orders, then batches of 100,
-    from client threads on keep-alive connections (on the same 2 cores as the server)."""
-    from rest_framework.authtoken.models import Token
-    reset()
-    user, _ = User.objects.get_or_create(username="bench-http")
-    token = Token.objects.get_or_create(user=user)[0].key
-    server = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                               "exchange.asgi:application"], cwd=ROOT, env={**os.environ, "LOG_LEVEL": "warning"},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_http(port)
-        single = post_for(seconds, port, token, "/api/orders/", lambda n: order_body(n), threads=4)
-        batch = post_for(seconds, port, token, "/api/orders/batch/",
-                         lambda n: {"orders": [order_body(n * 100 + i) for i in range(100)]}, threads=2)
-    finally:
-        server.terminate()
-        server.wait(30)
-    return {"http_single_orders_per_s": round(single / seconds),
-            "http_batch_orders_per_s": round(batch * 100 / seconds), "web_processes": 1}
-
-
-def order_body(n: int) -> dict:
-    side = "buy" if n % 2 else "sell"
-    price = 49_990 + n % 7 if side == "buy" else 50_010 + n % 7
-    return {"pair": "BTCUSDT", "side": side, "price": f"{price}.00", "quantity": "0.001"}
-
-
-def wait_for_http(port: int) -> None:
-    import http.client
-    for _ in range(100):
-        try:
-            connection_ = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection_.request("GET", "/health")
-            if connection_.getresponse().status in (200, 503):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("daphne did not answer /health")
-
-
-def post_for(seconds: float, port: int, token: str, path: str, body, threads: int) -> int:
-    """Requests answered 201 by `threads` keep-alive clients in `seconds`."""
-    import http.client
-    import threading
-    deadline = time.monotonic() + seconds
-    created = [0] * threads
-
-    def client(index: int) -> None:
-        connection_ = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
-        n = index * 10_000_000
-        while time.monotonic() < deadline:
-            connection_.request("POST", path, json.dumps(body(n)), headers)
-            response = connection_.getresponse()
-            response.read()
-            created[index] += response.status == 201
-            n += 1
-
-    workers = [threading.Thread(target=client, args=(i,)) for i in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    return sum(created)
-
-
 def set_mode(mode: str, percentage: int, pair_ids: dict) -> None:
     """Puts every benchmark pair's engine in `mode` as a committed control command would have."""
     with connection.cursor() as cursor:
@@ -298,7 +231,7 @@ def main() -> None:
     seconds = int(os.environ.get("PIPELINE_SECONDS", "20"))
     pair_ids, owners = setup_market()
     figures = {"cores": os.cpu_count(), **sustained_throughput(orders, pair_ids, owners),
-               **latency(rate, seconds, pair_ids, owners), **http_path()}
+               **latency(rate, seconds, pair_ids, owners)}
     reset()
     print(json.dumps(figures))
 

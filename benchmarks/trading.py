@@ -1,7 +1,7 @@
 """`make benchmark-trading`: runs the benchmark sections, prints their figures and writes them as JSON
 under var/benchmarks/. Figures are printed, never asserted: benchmarks do not fail a build on a number.
 
-    python -m benchmarks.trading [--section engine] [--commands N] [--runs K]
+    python -m benchmarks.trading [--section engine|pipeline|migration|http] [--commands N] [--runs K]
 """
 from __future__ import annotations
 
@@ -79,9 +79,23 @@ def pipeline_section(orders: int) -> dict:
           f"{figures['order_latency_p50_ms']} ms  p95 {figures['order_latency_p95_ms']} ms  p99 "
           f"{figures['order_latency_p99_ms']} ms; trade p50 {figures['trade_latency_p50_ms']} ms  p95 "
           f"{figures['trade_latency_p95_ms']} ms")
-    print(f"HTTP path, {figures['web_processes']} web process: {figures['http_single_orders_per_s']:,} orders/s one"
-          f" per request, {figures['http_batch_orders_per_s']:,} orders/s in batches of 100")
     return figures
+
+
+def http_section() -> dict:
+    print(f"== http: the API as `make run` serves it, with its worker, on this machine's {os.cpu_count()} cores ==")
+    env = benchmark_database_environment()
+    result = subprocess.run([sys.executable, "-m", "benchmarks.http_api"], env=env, cwd=ROOT, check=True,
+                            stdout=subprocess.PIPE, text=True)
+    f = json.loads(result.stdout.strip().splitlines()[-1])
+    print(f"single orders: offered {f['offered_per_s']:,}/s achieved {f['achieved_per_s']:,}/s for {f['seconds']} s;"
+          f" p50 {f['p50_ms']} ms  p95 {f['p95_ms']} ms  p99 {f['p99_ms']} ms  max {f['max_ms']} ms;"
+          f" error rate {f['error_rate']:.4%} {f['statuses']}")
+    print(f"worker: inbox lag p50 {f['inbox_lag_p50_ms']} ms  p99 {f['inbox_lag_p99_ms']} ms; pending after the run"
+          f" {f['pending_left']}; load generator used {f['generator_cpu_share']:.0%} of a core")
+    print(f"batch endpoint {f['batch_orders_per_s']:,} orders/s; public depth GET {f['depth_get_per_s']:,} requests/s"
+          f" ({f['web_processes']} web processes)")
+    return f
 
 
 def migration_section(orders: int) -> dict:
@@ -110,7 +124,7 @@ def write(name: str, figures: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Trading benchmarks")
-    parser.add_argument("--section", choices=["engine", "pipeline", "migration", "all"], default="all")
+    parser.add_argument("--section", choices=["engine", "pipeline", "migration", "http", "all"], default="all")
     parser.add_argument("--commands", type=int, default=1_000_000, help="engine: commands per workload")
     parser.add_argument("--runs", type=int, default=3, help="engine: runs per figure (the median is kept)")
     parser.add_argument("--orders", type=int, default=1_000_000,
@@ -122,6 +136,8 @@ def main() -> None:
         write("pipeline", pipeline_section(options.orders))
     if options.section in ("migration", "all"):
         write("migration", migration_section(min(options.orders, 200_000)))
+    if options.section in ("http", "all"):
+        write("http", http_section())
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ from exchange.serializers import (
     TradesQuerySerializer,
     TradingPairSerializer,
     WaitQuerySerializer,
+    represented,
+    validated,
 )
 
 ERROR = OpenApiResponse(ErrorSerializer, description="See the error's `code` and `message`.")
@@ -68,38 +70,38 @@ class OrderViewSet(viewsets.GenericViewSet):
         return Order.objects.filter(owner=self.request.user).select_related("pair").order_by("-id")
 
     def list(self, request: Request) -> Response:
-        filters = _valid(OrderFilterSerializer, request.query_params)
+        filters = validated(OrderFilterSerializer, request.query_params)
         queryset = self.get_queryset()
         if "pair" in filters:
             queryset = queryset.filter(pair__symbol=filters["pair"].upper())
         if "status" in filters:
             queryset = queryset.filter(status=filters["status"])
         page = self.paginate_queryset(queryset)
-        return self.get_paginated_response(OrderSerializer(page, many=True).data)
+        return self.get_paginated_response(represented(OrderSerializer, page))
 
     def retrieve(self, request: Request, pk: str) -> Response:
         order = self.get_queryset().filter(id=pk).first()
         if order is None:
             raise orders.OrderNotFound(int(pk))
-        return Response(OrderSerializer(order).data)
+        return Response(_order_data(order))
 
     @extend_schema(summary="Place an order", request=OrderPlacementSerializer, parameters=[WaitQuerySerializer],
                    responses={201: OrderSerializer, 400: ERROR, 409: ERROR})
     def create(self, request: Request) -> Response:
-        wait = _valid_serializer(WaitQuerySerializer, request.query_params).seconds()
-        new_order = OrderPlacementSerializer.new_order(_valid(OrderPlacementSerializer, request.data))
+        wait = WaitQuerySerializer.seconds(validated(WaitQuerySerializer, request.query_params))
+        new_order = OrderPlacementSerializer.new_order(validated(OrderPlacementSerializer, request.data))
         order = orders.place_order(request.user, new_order, wait_seconds=wait)
-        return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED)
+        return Response(_order_data(order), status=status.HTTP_201_CREATED)
 
     @extend_schema(summary="Place up to 100 orders, all or nothing", request=OrderBatchSerializer,
                    parameters=[WaitQuerySerializer],
                    responses={201: OrderSerializer(many=True), 400: ERROR, 409: ERROR})
     @action(detail=False, methods=["post"], pagination_class=None)
     def batch(self, request: Request) -> Response:
-        wait = _valid_serializer(WaitQuerySerializer, request.query_params).seconds()
-        new_orders = _valid_serializer(OrderBatchSerializer, request.data).new_orders()
+        wait = WaitQuerySerializer.seconds(validated(WaitQuerySerializer, request.query_params))
+        new_orders = OrderBatchSerializer.new_orders(validated(OrderBatchSerializer, request.data))
         placed = orders.place_orders(request.user, new_orders, wait_seconds=wait)
-        return Response(OrderSerializer(placed, many=True).data, status=status.HTTP_201_CREATED)
+        return Response(represented(OrderSerializer, placed), status=status.HTTP_201_CREATED)
 
     @extend_schema(summary="Cancel an order", request=None, responses=CHANGE_RESPONSES)
     @action(detail=True, methods=["post"])
@@ -111,7 +113,7 @@ class OrderViewSet(viewsets.GenericViewSet):
                    responses=CHANGE_RESPONSES)
     @action(detail=True, methods=["post"])
     def reduce(self, request: Request, pk: str) -> Response:
-        quantity = _valid(OrderReduceSerializer, request.data)["quantity"]
+        quantity = validated(OrderReduceSerializer, request.data)["quantity"]
         order, done = orders.request_reduce(request.user, int(pk), quantity)
         return _change_response(order, done)
 
@@ -140,31 +142,25 @@ class TradingPairViewSet(viewsets.ReadOnlyModelViewSet):
                    responses={200: DepthSerializer, 400: ERROR, 404: ERROR})
     @action(detail=True, methods=["get"])
     def depth(self, request: Request, symbol: str) -> Response:
-        limit = _valid(DepthQuerySerializer, request.query_params)["limit"]
-        return Response(DepthSerializer(market_data.depth(self.get_object(), limit)).data)
+        limit = validated(DepthQuerySerializer, request.query_params)["limit"]
+        return Response(represented(DepthSerializer, [market_data.depth(self.get_object(), limit)])[0])
 
     @extend_schema(summary="Recent trades, newest first", parameters=[TradesQuerySerializer],
                    responses={200: TradeSerializer(many=True), 400: ERROR, 404: ERROR})
     @action(detail=True, methods=["get"])
     def trades(self, request: Request, symbol: str) -> Response:
-        limit = _valid(TradesQuerySerializer, request.query_params)["limit"]
-        return Response(TradeSerializer(market_data.recent_trades(self.get_object(), limit), many=True).data)
+        limit = validated(TradesQuerySerializer, request.query_params)["limit"]
+        return Response(represented(TradeSerializer, market_data.recent_trades(self.get_object(), limit)))
 
     @extend_schema(summary="24 h ticker", responses={200: TickerSerializer, 404: ERROR})
     @action(detail=True, methods=["get"])
     def ticker(self, request: Request, symbol: str) -> Response:
-        return Response(TickerSerializer(market_data.ticker(self.get_object(), timezone.now())).data)
+        return Response(represented(TickerSerializer, [market_data.ticker(self.get_object(), timezone.now())])[0])
 
 
-def _valid_serializer(serializer_class, data):
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer
-
-
-def _valid(serializer_class, data) -> dict:
-    return _valid_serializer(serializer_class, data).validated_data
+def _order_data(order: Order) -> dict:
+    return represented(OrderSerializer, [order])[0]
 
 
 def _change_response(order: Order, done: bool) -> Response:
-    return Response(OrderSerializer(order).data, status=status.HTTP_200_OK if done else status.HTTP_202_ACCEPTED)
+    return Response(_order_data(order), status=status.HTTP_200_OK if done else status.HTTP_202_ACCEPTED)

@@ -7,7 +7,6 @@ reduced directly, since the worker only ever takes pending rows. Cancels and red
 go through the inbox as `OrderRequest` rows, in the same arrival order as new orders.
 """
 
-import select
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,8 +16,10 @@ from django.contrib.auth.models import User
 from django.db import connection, transaction
 
 from exchange.errors import DomainError
-from exchange.inbox import INBOX_CHANNEL, notify, results_channel
+from exchange.inbox import INBOX_CHANNEL, announce_results, notify
+from exchange.listener import listener
 from exchange.models import AuditLog, Order, OrderRequest, TradingPair
+from exchange.pairs import pair_by_symbol
 from matching.units import OffGridError, PairUnits
 
 MAX_BATCH_SIZE = 100
@@ -152,53 +153,31 @@ def request_reduce(owner: User, order_id: int, remaining_quantity: Decimal) -> t
     order.quantity = remaining_quantity
     order.save(update_fields=["quantity", "updated_at"])
     _audit(owner, "order_reduced", order, {"quantity": str(remaining_quantity)})
-    notify(results_channel(order.pair_id))
+    announce_results(order.pair_id)
     return order, True
 
 
 def wait_for_results(orders: Sequence[Order], timeout_seconds: float) -> list[Order]:
     """Waits until none of the (committed) orders is pending any more, or `timeout_seconds` have passed,
-    and returns them as they are then, in the same order. Sleeps on the results channels of their pairs
-    (LISTEN on this request's connection), never polls the table in a loop."""
+    and returns them as they are then, in the same order. Sleeps until the process's listener hears of new
+    results for their pairs, never polls the table in a loop, and holds no connection while it sleeps."""
     if connection.in_atomic_block:
-        raise RuntimeError("wait_for_results must run after the commit: LISTEN takes effect only at commit")
+        raise RuntimeError("wait_for_results must run after the commit: the worker sees only committed orders")
     deadline = time.monotonic() + min(timeout_seconds, MAX_WAIT_SECONDS)
     ids = [order.id for order in orders]
-    channels = sorted({results_channel(order.pair_id) for order in orders})
-    # LISTEN before the first read: a result committed after that read is then always notified.
-    _execute_each("LISTEN", channels)
-    try:
-        return _wait_until_not_pending(ids, deadline)
-    finally:
-        _execute_each("UNLISTEN", channels)
-        connection.connection.notifies.clear()
-
-
-def _wait_until_not_pending(ids: list[int], deadline: float) -> list[Order]:
-    database = connection.connection
-    while True:
-        # Cleared before the read: a notify that arrives while the read runs is kept and read again.
-        database.notifies.clear()
-        current = Order.objects.select_related("pair").in_bulk(ids)
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or all(order.status != Order.Status.PENDING for order in current.values()):
-            return [current[order_id] for order_id in ids]
-        if database.notifies:
-            continue
-        readable, _, _ = select.select([database], [], [], remaining)
-        if readable:
-            database.poll()
-
-
-def _execute_each(command: str, channels: list[str]) -> None:
-    with connection.cursor() as cursor:
-        for channel in channels:
-            cursor.execute(f'{command} "{channel}"')
+    with listener.watching({order.pair_id for order in orders}) as watch:
+        while True:
+            watch.reset()      # before the read: a result committed after it wakes the wait below
+            current = Order.objects.select_related("pair").in_bulk(ids)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or all(order.status != Order.Status.PENDING for order in current.values()):
+                return [current[order_id] for order_id in ids]
+            watch.wait(remaining)
 
 
 def _pairs_by_symbol(symbols: Sequence[str]) -> dict[str, TradingPair]:
-    wanted = {symbol.upper() for symbol in symbols}
-    return {pair.symbol: pair for pair in TradingPair.objects.filter(symbol__in=wanted)}
+    pairs = (pair_by_symbol(symbol) for symbol in set(symbols))
+    return {pair.symbol: pair for pair in pairs if pair is not None}
 
 
 def _checked_order(owner: User, new_order: NewOrder, pairs: dict[str, TradingPair]) -> Order:
@@ -230,12 +209,30 @@ def _check_on_grid(to_steps: Callable[[Decimal], int], value: Decimal, field: st
         raise OrderRejected(str(error), code=f"{field}_off_grid", field=field) from error
 
 
-@transaction.atomic
+# One statement, so one round trip and its own transaction: the orders and the NOTIFY of their shards' workers
+# commit together (PostgreSQL sends one NOTIFY per shard however many rows ask for it). The ORM's bulk_create
+# in a transaction with a separate NOTIFY took 1.6 ms of a 7 ms placement, this 0.7 ms, most of it the commit.
+INSERT_PENDING = (
+    "WITH placed AS (INSERT INTO exchange_order (owner_id, pair_id, side, order_type, time_in_force, self_trade,"
+    " price, quantity, filled_quantity, filled_notional, status, reason, created_at, updated_at) VALUES {rows}"
+    " RETURNING id, pair_id, inbox_sequence, created_at)"
+    " SELECT placed.id, placed.inbox_sequence, placed.created_at, pg_notify('" + INBOX_CHANNEL + "', p.shard::text)"
+    " FROM placed JOIN exchange_tradingpair AS p ON p.id = placed.pair_id ORDER BY placed.id")
+PENDING_ROW = "(%s, %s, %s, %s, %s, %s, %s, %s, 0, 0, 'pending', '', now(), now())"
+
+
 def _commit_pending_orders(orders: list[Order]) -> None:
-    # One INSERT; PostgreSQL assigns each row its inbox_sequence and RETURNING brings it back.
-    Order.objects.bulk_create(orders)
-    for shard in sorted({order.pair.shard for order in orders}):
-        notify(INBOX_CHANNEL, str(shard))
+    """Commits the orders as pending and wakes their workers; fills in their ids, sequences and times."""
+    values = [value for order in orders for value in (
+        order.owner_id, order.pair_id, order.side, order.order_type, order.time_in_force, order.self_trade,
+        order.price, order.quantity)]
+    with connection.cursor() as cursor:
+        cursor.execute(INSERT_PENDING.format(rows=", ".join([PENDING_ROW] * len(orders))), values)
+        placed = cursor.fetchall()
+    for order, (order_id, inbox_sequence, created_at, _) in zip(orders, placed, strict=True):
+        order.id, order.inbox_sequence, order.created_at, order.updated_at = (
+            order_id, inbox_sequence, created_at, created_at)
+        order._state.adding, order._state.db = False, "default"
 
 
 def _locked_order(owner: User, order_id: int) -> Order:
@@ -267,7 +264,7 @@ def _cancel_pending(owner: User, order: Order) -> None:
     order.reason = "user"
     order.save(update_fields=["status", "reason", "updated_at"])
     _audit(owner, "order_cancelled", order, {"reason": "user"})
-    notify(results_channel(order.pair_id))
+    announce_results(order.pair_id)
 
 
 def _queue_request(order: Order, kind: str, quantity: Decimal | None = None) -> None:

@@ -5,7 +5,11 @@ from typing import NamedTuple
 
 from django.db import transaction
 
+from exchange.listener import ChangeCache
 from exchange.models import TradingPair
+
+# Pairs change only through the admin, and every change empties this cache in every process at its commit.
+pairs_cache = ChangeCache(lambda symbol: TradingPair.objects.filter(symbol=symbol).first())
 
 
 class PairSpec(NamedTuple):
@@ -38,3 +42,9 @@ def ensure_demo_pairs() -> list[TradingPair]:
         )
         pairs.append(pair)
     return pairs
+
+
+def pair_by_symbol(symbol: str) -> TradingPair | None:
+    """The pair called `symbol` (any case), from the process's cache; shared by every request of the process,
+    so read it, never change it."""
+    return pairs_cache.get(symbol.upper())

@@ -173,6 +173,11 @@ DATABASES = {
     "default": database_config_from_env(os.environ)
     or dj_database_url.parse(embedded.ensure_embedded_postgres(VAR_DIR)),
 }
+# Persistent connections, checked at the start of each request: a new connection per request cost ~1.8 ms.
+# Every server here keeps a thread's connection for that thread (gunicorn's threads, daphne's and Celery's
+# executors), never one thread per request as Django's own ASGI handler would for HTTP.
+DATABASES["default"]["CONN_MAX_AGE"] = envint("DB_CONN_MAX_AGE", 60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = redis_url_from_env(os.environ) or embedded.ensure_embedded_redis(VAR_DIR)
@@ -212,7 +217,7 @@ WHITENOISE_USE_FINDERS = True
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "exchange.authentication.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

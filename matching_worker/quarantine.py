@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import psycopg2
 from django.db import DatabaseError
 
-from exchange.inbox import results_channel
+from exchange.inbox import RESULTS_CHANNEL
 from matching_worker.session import BatchSession
 
 if TYPE_CHECKING:
@@ -134,7 +134,7 @@ class Quarantine:
         with session.cursor() as cursor:
             cursor.execute(statement, [QUARANTINED, row_id])
             cursor.execute(AUDIT, [self.actor, action, target, json.dumps(details)])
-            cursor.execute("SELECT pg_notify(%s, '')", [results_channel(pair_id)])
+            cursor.execute("SELECT pg_notify(%s, %s)", [RESULTS_CHANNEL, str(pair_id)])
         session.commit()
         log.error("set apart: it fails on its own", extra={
             "event": "entry_quarantined", "shard": self.shard, "target": target, **details})

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from psycopg2.extras import execute_values
 
-from exchange.inbox import RESULTS_CHANNEL_PREFIX
+from exchange.inbox import RESULTS_CHANNEL
 
 if TYPE_CHECKING:
     from matching.migration import Disagreement
@@ -110,7 +110,7 @@ def checkpoint_sql(cursor, pairs: dict[int, PairRuntime], batch: Batch) -> bytes
         b" breaker_trips = v.breaker_trips, updated_at = " + cursor.mogrify("%s", [batch.now]) +
         b" FROM (VALUES " + values + b") AS v(pair_id, command_sequence, trade_sequence, last_inbox_sequence,"
         b" mode, percentage, settings, breaker_state, breaker_trips) WHERE e.pair_id = v.pair_id;"
-        b" SELECT pg_notify('" + RESULTS_CHANNEL_PREFIX.encode() + b"' || pair_id, '') FROM (VALUES " +
+        b" SELECT pg_notify('" + RESULTS_CHANNEL.encode() + b"', pair_id::text) FROM (VALUES " +
         b", ".join(b"(%d)" % pair_id for pair_id in sorted(batch.touched)) + b") AS touched(pair_id)")
 
 

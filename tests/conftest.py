@@ -4,3 +4,23 @@ Deliberately light: no autouse database fixtures, so the pure engine tests in te
 database. Tests that need one ask for it with `@pytest.mark.django_db`; pytest-django creates the test
 database on the configured (or embedded) PostgreSQL server.
 """
+import pytest
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup):
+    """pytest-django's test database, and the web's listener stopped before it is dropped (its connection
+    would keep the database from being dropped)."""
+    yield
+    from exchange.listener import listener
+    listener.stop()
+
+
+@pytest.fixture(autouse=True)
+def empty_web_caches():
+    """Each test starts with empty pair and token caches: a test's rolled-back rows announce no change, so a
+    pair cached by one test could otherwise outlive it."""
+    from exchange.authentication import tokens
+    from exchange.pairs import pairs_cache
+    tokens.clear()
+    pairs_cache.clear()

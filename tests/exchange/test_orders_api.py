@@ -13,8 +13,9 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
+from exchange.inbox import announce_results
 from exchange.models import AuditLog, Order, OrderRequest
-from exchange.orders import INBOX_CHANNEL, MAX_BATCH_SIZE, results_channel
+from exchange.orders import INBOX_CHANNEL, MAX_BATCH_SIZE
 from tests.exchange.factories import make_order, make_resting_order
 
 BUY_HALF_A_BITCOIN = {"pair": "BTCUSDT", "side": "buy", "price": "50000.01", "quantity": "0.5"}
@@ -280,8 +281,7 @@ def test_waiting_wakes_up_when_the_worker_notifies_a_result(api, btc):
             while not Order.objects.exists():
                 time.sleep(0.01)
             Order.objects.update(status=Order.Status.OPEN, priority_sequence=1)
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_notify(%s, '')", [results_channel(btc.id)])
+            announce_results(btc.id)
         finally:
             connection.close()
 
