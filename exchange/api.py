@@ -17,6 +17,7 @@ from rest_framework.response import Response
 
 from exchange import market_data, orders
 from exchange.models import Order, TradingPair
+from exchange.pairs import pair_by_symbol
 from exchange.serializers import (
     DepthQuerySerializer,
     DepthSerializer,
@@ -133,7 +134,7 @@ class TradingPairViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_object(self) -> TradingPair:
         symbol = self.kwargs["symbol"].upper()
-        pair = TradingPair.objects.filter(symbol=symbol).first()
+        pair = pair_by_symbol(symbol)
         if pair is None:
             raise exceptions.NotFound(f"unknown pair {symbol!r}", code="pair_not_found")
         return pair
@@ -143,7 +144,7 @@ class TradingPairViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["get"])
     def depth(self, request: Request, symbol: str) -> Response:
         limit = validated(DepthQuerySerializer, request.query_params)["limit"]
-        return Response(represented(DepthSerializer, [market_data.depth(self.get_object(), limit)])[0])
+        return Response(represented(DepthSerializer, [market_data.cached_depth(self.get_object(), limit)])[0])
 
     @extend_schema(summary="Recent trades, newest first", parameters=[TradesQuerySerializer],
                    responses={200: TradeSerializer(many=True), 400: ERROR, 404: ERROR})

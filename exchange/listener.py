@@ -68,12 +68,19 @@ class Listener:
         self._stopping = threading.Event()
         self._connected = False
         self._generation = 0
+        self._results: dict[int, int] = defaultdict(int)      # pair id -> result announcements heard
         self._watches: dict[int, set[Watch]] = defaultdict(set)
 
     def generation(self) -> int | None:
         """A number that changes whenever a cached thing may have changed; None while nothing may be cached."""
         self.start()
         return self._generation if self._connected else None
+
+    def results_generation(self, pair_id: int) -> tuple[int, int] | None:
+        """A number that changes whenever the pair's book may have changed (a batch of the worker, or any
+        change the listener might have missed); None while nothing may be cached."""
+        generation = self.generation()
+        return None if generation is None else (generation, self._results[pair_id])
 
     def watching(self, pair_ids: Iterable[int]) -> Watch:
         self.start()
@@ -117,8 +124,7 @@ class Listener:
             with pg.cursor() as cursor:
                 cursor.execute(f"LISTEN {RESULTS_CHANNEL}; LISTEN {CHANGES_CHANNEL}")
             with self._lock:
-                self._generation += 1        # whatever was cached before may have changed unheard
-                self._connected = True
+                self._connected = True       # nothing was cached while disconnected (see `_disconnected`)
             self._wake_all()                 # waiters that polled while disconnected look again now
             while not self._stopping.is_set():
                 if select.select([pg], [], [], RECONNECT_SECONDS)[0]:
@@ -135,6 +141,8 @@ class Listener:
                 self._generation += 1
             elif notify.payload.isdigit():
                 pairs.add(int(notify.payload))
+        for pair_id in pairs:
+            self._results[pair_id] += 1
         with self._lock:
             woken = [watch for pair_id in pairs for watch in self._watches.get(pair_id, ())]
         for watch in woken:
@@ -174,14 +182,17 @@ class ChangeCache:
 
     An entry keeps the generation it was loaded under; the generation is read *before* the load, so a change
     committed during the load makes the entry stale at once. Missing rows (None) are not cached: a stream of
-    made-up keys must not grow the cache."""
+    made-up keys must not grow the cache. `generation_of(key)` says what an entry depends on (by default every
+    change notification)."""
 
-    def __init__(self, load: Callable[[Hashable], object]) -> None:
+    def __init__(self, load: Callable[[Hashable], object],
+                 generation_of: Callable[[Hashable], object] = lambda key: listener.generation()) -> None:
         self.load = load
-        self.entries: dict[Hashable, tuple[int, object]] = {}
+        self.generation_of = generation_of
+        self.entries: dict[Hashable, tuple[object, object]] = {}
 
     def get(self, key: Hashable) -> object:
-        generation = listener.generation()
+        generation = self.generation_of(key)
         if generation is None:
             return self.load(key)
         entry = self.entries.get(key)

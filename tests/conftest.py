@@ -18,9 +18,10 @@ def django_db_setup(django_db_setup):
 
 @pytest.fixture(autouse=True)
 def empty_web_caches():
-    """Each test starts with empty pair and token caches: a test's rolled-back rows announce no change, so a
-    pair cached by one test could otherwise outlive it."""
+    """Each test starts with empty web caches: a test's rolled-back rows announce no change, so a pair or a
+    depth cached by one test could otherwise outlive it."""
     from exchange.authentication import tokens
+    from exchange.market_data import depth_cache
     from exchange.pairs import pairs_cache
-    tokens.clear()
-    pairs_cache.clear()
+    for cache in (tokens, pairs_cache, depth_cache):
+        cache.clear()
