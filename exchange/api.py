@@ -45,11 +45,20 @@ CHANGE_RESPONSES = {
 
 
 class OrderPagination(PageNumberPagination):
-    """Pages of 50 orders; `?page_size=` up to 500."""
+    """Pages of 50 orders; `?page_size=` up to 500 (more is cut to 500; something else than a whole number
+    from 1 is an error, where DRF would quietly use the default)."""
 
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+    def get_page_size(self, request: Request) -> int:
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
+            raise exceptions.ValidationError({self.page_size_query_param: ["A whole number from 1 to 500."]})
+        return min(int(raw), self.max_page_size)
 
 
 @extend_schema_view(

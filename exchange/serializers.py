@@ -156,7 +156,14 @@ class WaitQuerySerializer(serializers.Serializer):
 
 
 class OrderFilterSerializer(serializers.Serializer):
-    """The filters of the order list."""
+    """The filters of the order list. A filter given empty (`?status=`) is an error, not "no filter": the
+    schema says what a filter may be, and an empty one is not among it."""
+
+    def to_internal_value(self, data):
+        blank = sorted(name for name in self.fields if name in data and data.get(name) == "")
+        if blank:
+            raise serializers.ValidationError({name: ["This filter may not be blank."] for name in blank})
+        return super().to_internal_value(data)
 
     pair = serializers.CharField(required=False, max_length=20, help_text="Only orders of this pair.")
     status = serializers.ChoiceField(choices=Order.Status.choices, required=False,
