@@ -89,17 +89,19 @@ def load_options(rate: float, seconds: float) -> Namespace:
 async def single_orders(client: Client, tokens: list[str], rate: float, seconds: float) -> dict:
     flow = Flow(await markets(client, PAIRS), [Trader(token) for token in tokens], request_mix(DEFAULT_MIX), 7)
     await LoadTest(load_options(min(rate, 200.0), 5.0), client, flow).run()          # warm-up, not counted
+    started = time.time()
     summary = await LoadTest(load_options(rate, seconds), client, flow).run()
     summary["pending_left"] = await pending_left(client, tokens, 60)
+    summary["window"] = (started, time.time())
     return summary
 
 
-def inbox_lag_ms(since: float) -> tuple[float, float]:
-    """p50 and p99 of the orders' wait in the inbox (placed → taken by the worker) since `since`."""
+def inbox_lag_ms(window: tuple[float, float]) -> tuple[float, float]:
+    """p50 and p99 of the wait in the inbox (placed → taken by the worker) of the orders placed in `window`."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT percentile_cont(ARRAY[0.5, 0.99]) WITHIN GROUP (ORDER BY extract(epoch FROM"
-                       " processed_at - created_at) * 1000) FROM exchange_order"
-                       " WHERE created_at >= to_timestamp(%s) AND processed_at IS NOT NULL", [since])
+                       " processed_at - created_at) * 1000) FROM exchange_order WHERE created_at"
+                       " BETWEEN to_timestamp(%s) AND to_timestamp(%s) AND processed_at IS NOT NULL", window)
         p50, p99 = cursor.fetchone()[0] or (0.0, 0.0)
     return round(p50, 2), round(p99, 2)
 
@@ -148,7 +150,7 @@ async def measure(rate: float, seconds: float, tokens: list[str]) -> dict:
         "p50_ms": single["p50_ms"], "p95_ms": single["p95_ms"], "p99_ms": single["p99_ms"],
         "max_ms": single["max_ms"], "error_rate": single["error_rate"], "statuses": single["statuses"],
         "seconds": single["seconds"], "generator_cpu_share": single["generator_cpu_share"],
-        "pending_left": single["pending_left"],
+        "pending_left": single["pending_left"], "window": single["window"],
         "batch_orders_per_s": round(batches * 100 / window), "depth_get_per_s": round(depths / window),
     }
 
@@ -160,12 +162,11 @@ def main() -> None:
     reset()
     tokens = local_traders(20)
     servers = start_servers()
-    started = time.time()
     try:
         figures = asyncio.run(measure(rate, seconds, tokens))
     finally:
         stop_servers(servers)
-    figures["inbox_lag_p50_ms"], figures["inbox_lag_p99_ms"] = inbox_lag_ms(started)
+    figures["inbox_lag_p50_ms"], figures["inbox_lag_p99_ms"] = inbox_lag_ms(figures.pop("window"))
     reset()
     print(json.dumps(figures))
 

@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from exchange import market_data, orders
+from exchange.listener import ChangeCache, listener
 from exchange.models import Order, TradingPair
 from exchange.pairs import pair_by_symbol
 from exchange.serializers import (
@@ -37,6 +38,12 @@ from exchange.serializers import (
 )
 
 ERROR = OpenApiResponse(ErrorSerializer, description="See the error's `code` and `message`.")
+
+# The depth as the API writes it, per pair and limit. The book changes only in the worker's batches, each
+# announced per pair, so it is read and written once per batch however many clients ask in between
+# (236 → 990 GETs/s measured, `make benchmark-trading SECTION=http`).
+depth_answers = ChangeCache(lambda key: represented(DepthSerializer, [market_data.depth(*key)])[0],
+                            lambda key: listener.results_generation(key[0].id))
 CHANGE_RESPONSES = {
     200: OpenApiResponse(OrderSerializer, description="Done: the order was still pending and is changed."),
     202: OpenApiResponse(OrderSerializer, description="Queued: the matching worker will apply it."),
@@ -153,7 +160,7 @@ class TradingPairViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["get"])
     def depth(self, request: Request, symbol: str) -> Response:
         limit = validated(DepthQuerySerializer, request.query_params)["limit"]
-        return Response(represented(DepthSerializer, [market_data.cached_depth(self.get_object(), limit)])[0])
+        return Response(depth_answers.get((self.get_object(), limit)))
 
     @extend_schema(summary="Recent trades, newest first", parameters=[TradesQuerySerializer],
                    responses={200: TradeSerializer(many=True), 400: ERROR, 404: ERROR})

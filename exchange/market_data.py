@@ -5,20 +5,9 @@ from datetime import datetime, timedelta
 from django.db.models import Count, F, Max, Min, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 
-from exchange.listener import ChangeCache, listener
 from exchange.models import Order, Trade, TradingPair
 
 TICKER_WINDOW = timedelta(hours=24)
-
-
-# The book changes only in the worker's batches, each announced per pair: a depth is read once per batch,
-# however many clients ask for it in between.
-depth_cache = ChangeCache(lambda key: depth(*key), lambda key: listener.results_generation(key[0].id))
-
-
-def cached_depth(pair: TradingPair, limit: int) -> dict:
-    """`depth`, read again only after the pair's book changed."""
-    return depth_cache.get((pair, limit))
 
 
 def depth(pair: TradingPair, limit: int) -> dict:

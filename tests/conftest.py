@@ -20,8 +20,8 @@ def django_db_setup(django_db_setup):
 def empty_web_caches():
     """Each test starts with empty web caches: a test's rolled-back rows announce no change, so a pair or a
     depth cached by one test could otherwise outlive it."""
+    from exchange.api import depth_answers
     from exchange.authentication import tokens
-    from exchange.market_data import depth_cache
     from exchange.pairs import pairs_cache
-    for cache in (tokens, pairs_cache, depth_cache):
+    for cache in (tokens, pairs_cache, depth_answers):
         cache.clear()
