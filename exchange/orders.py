@@ -20,7 +20,7 @@ from exchange.inbox import INBOX_CHANNEL, announce_results, notify
 from exchange.listener import listener
 from exchange.models import AuditLog, Order, OrderRequest, TradingPair
 from exchange.pairs import pair_by_symbol
-from matching.units import OffGridError, PairUnits
+from matching.units import EXACT, OffGridError, PairUnits
 
 MAX_BATCH_SIZE = 100
 MAX_WAIT_SECONDS = 10.0
@@ -191,10 +191,10 @@ def _checked_order(owner: User, new_order: NewOrder, pairs: dict[str, TradingPai
     if new_order.price is not None:
         _check_on_grid(units.ticks_from_price, new_order.price, "price")
     _check_on_grid(units.lots_from_quantity, new_order.quantity, "quantity")
-    if new_order.price is not None and new_order.price * new_order.quantity < pair.min_notional:
+    if new_order.price is not None and EXACT.multiply(new_order.price, new_order.quantity) < pair.min_notional:
         raise OrderRejected(
-            f"price × quantity {(new_order.price * new_order.quantity).normalize():f} is below the minimum "
-            f"notional {pair.min_notional.normalize():f} of {pair.symbol}", code="below_min_notional")
+            f"price × quantity {EXACT.multiply(new_order.price, new_order.quantity).normalize(EXACT):f} is below the"
+            f" minimum notional {pair.min_notional.normalize(EXACT):f} of {pair.symbol}", code="below_min_notional")
     return Order(
         owner=owner, pair=pair, side=new_order.side, order_type=new_order.order_type,
         time_in_force=new_order.time_in_force, self_trade=new_order.self_trade,
@@ -256,7 +256,7 @@ def _check_new_remaining(order: Order, remaining_quantity: Decimal) -> None:
     if remaining_quantity >= order.remaining_quantity:
         raise OrderRejected(
             f"the new remaining quantity must be smaller than the current one, "
-            f"{order.remaining_quantity.normalize():f}", code="quantity_not_reduced", field="quantity")
+            f"{order.remaining_quantity.normalize(EXACT):f}", code="quantity_not_reduced", field="quantity")
 
 
 def _cancel_pending(owner: User, order: Order) -> None:

@@ -15,20 +15,26 @@ from rest_framework.settings import api_settings
 
 from exchange.models import AMOUNT_DECIMALS, AMOUNT_DIGITS, Order, Trade, TradingPair
 from exchange.orders import MAX_BATCH_SIZE, MAX_WAIT_SECONDS, NewOrder
+from matching.units import EXACT
 
 JSON_TYPE_NAMES = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
 # An amount as clients usually write it, which the amount field's full validation would accept unchanged.
 PLAIN_AMOUNT = re.compile(r"[0-9]{1,20}(?:\.[0-9]{1,18})?")
+WRITTEN_AMOUNT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")      # what an amount string may look like at all
 PLAIN_SYMBOL = re.compile(r"[A-Za-z0-9]{1,20}")
 
 
 class AmountField(serializers.DecimalField):
     """A price or quantity: a decimal string (a JSON number is accepted too) with at most 20 integer
-    digits and 18 decimals, positive unless `allow_zero`. Written back normalized: "0.5", "50000.01"."""
+    digits and 18 decimals, positive unless `allow_zero`. Written back normalized: "0.5", "50000.01".
+
+    A string is written with the ASCII digits and one decimal point and nothing else: Python's Decimal would
+    also read full-width or Arabic-Indic digits, exponents and padding, which no client means to send."""
 
     default_error_messages = {
         "not_positive": "Must be greater than zero.",
         "negative": "Must be zero or more.",
+        "not_plain": 'Must be written with the digits 0-9 and at most one decimal point, like "0.5".',
     }
 
     def __init__(self, *, allow_zero: bool = False, **kwargs) -> None:
@@ -38,6 +44,8 @@ class AmountField(serializers.DecimalField):
         self.allow_zero = allow_zero
 
     def to_internal_value(self, data) -> Decimal:
+        if isinstance(data, str) and not WRITTEN_AMOUNT.fullmatch(data):
+            self.fail("not_plain")
         value = super().to_internal_value(data)
         if value < 0:
             self.fail("negative" if self.allow_zero else "not_positive")
@@ -51,7 +59,7 @@ class AmountField(serializers.DecimalField):
         return value
 
     def to_representation(self, value) -> str:
-        return f"{Decimal(value).normalize():f}"
+        return amount_text(value)
 
 
 class StrictSerializer(serializers.Serializer):
@@ -249,7 +257,13 @@ class OrderSerializer(AmountModelSerializer):
 
 
 def _amount(value: Decimal | None) -> str | None:
-    return None if value is None else f"{Decimal(value).normalize():f}"
+    return None if value is None else amount_text(value)
+
+
+def amount_text(value: Decimal) -> str:
+    """The amount without trailing zeros, every digit kept: `Decimal.normalize` alone rounds to the default
+    context's 28 digits, and a quote volume has up to 58."""
+    return f"{EXACT.normalize(Decimal(value)):f}"
 
 
 class TradingPairSerializer(AmountModelSerializer):

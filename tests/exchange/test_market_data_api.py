@@ -132,3 +132,18 @@ def test_the_ticker_of_a_pair_without_trades_has_no_prices(anonymous_api, btc):
         "open": None, "high": None, "low": None, "last": None, "base_volume": "0", "quote_volume": "0",
         "trade_count": 0,
     }
+
+
+@pytest.mark.django_db
+def test_the_tickers_volumes_are_exact_at_the_largest_amounts(anonymous_api, user, btc):
+    price, quantity = "99999999999999999999.99", "99999999999999999999.99999"
+    maker = make_resting_order(user, btc, side="sell", price=price, quantity=quantity)
+    taker = make_order(user, btc, side="buy", price=price, quantity=quantity, status=Order.Status.FILLED)
+    make_trade(btc, 1, price, quantity, maker=maker, taker=taker)
+    make_trade(btc, 2, "0.01", "0.00001", maker=maker, taker=taker)
+
+    ticker = anonymous_api.get("/api/pairs/BTCUSDT/ticker/").json()
+
+    # 99999999999999999999.99 × 99999999999999999999.99999 + 0.01 × 0.00001, every one of its 47 digits
+    assert ticker["quote_volume"] == "9999999999999999999998999000000000000000.0000002"
+    assert ticker["base_volume"] == "100000000000000000000"
