@@ -95,15 +95,44 @@ def celery_url_from_redis_url(redis_url: str) -> str:
 
 VAR_DIR = embedded.default_var_dir()
 
-TRADING_ENV = envstr("TRADING_ENV", "development")
-DEBUG = envbool("DEBUG", TRADING_ENV == "development")
+def envlist(name: str) -> list[str]:
+    """A comma-separated list; unset or empty is the empty list."""
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
+TRADING_ENVIRONMENTS = ("development", "production")
+TRADING_ENV = os.environ.get("TRADING_ENV", "development")
+if TRADING_ENV not in TRADING_ENVIRONMENTS:
+    raise ImproperlyConfigured(f"TRADING_ENV={TRADING_ENV!r}: use exactly development or production")
+PRODUCTION = TRADING_ENV == "production"
+DEBUG = envbool("DEBUG", not PRODUCTION)
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("DEBUG=true is refused when TRADING_ENV=production: its pages show the settings")
 SECRET_KEY = envstr("SECRET_KEY")
 if not SECRET_KEY:
-    if TRADING_ENV == "production":
+    if PRODUCTION:
         raise ImproperlyConfigured("SECRET_KEY must be set when TRADING_ENV=production")
     SECRET_KEY = "insecure-development-key-never-used-in-production"
-ALLOWED_HOSTS = envstr("ALLOWED_HOSTS", "*").split(",")
-CSRF_TRUSTED_ORIGINS = [origin for origin in envstr("CSRF_TRUSTED_ORIGINS").split(",") if origin]
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS") or (["*"] if not PRODUCTION else [])
+if not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("ALLOWED_HOSTS must name the exchange's host names when TRADING_ENV=production")
+CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
+
+# HTTPS in production (`manage.py check --deploy` passes with these defaults). Where TLS ends at a proxy or load
+# balancer, SECURE_PROXY_SSL_HEADER names the header it sets, e.g. X-Forwarded-Proto; only set it if the proxy
+# always sets or strips that header. Health probes and the metrics scraper may use plain HTTP.
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", PRODUCTION)
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^metrics$"]
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 31_536_000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", PRODUCTION)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = envbool("SECURE_COOKIES", PRODUCTION)
+if os.environ.get("SECURE_PROXY_SSL_HEADER"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + os.environ["SECURE_PROXY_SSL_HEADER"].upper().replace("-", "_"), "https")
+
+# /metrics: with METRICS_TOKEN set, only a scraper presenting `Authorization: Bearer <token>` reads it.
+# Production refuses to start without one.
+METRICS_TOKEN = envstr("METRICS_TOKEN")
 
 # How often the matching worker samples its health, and how often performance reports are written.
 METRICS_COLLECTION_INTERVAL = envseconds("METRICS_COLLECTION_INTERVAL", 10)

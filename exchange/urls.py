@@ -10,7 +10,7 @@ from exchange import views
 urlpatterns = [
     path("backoffice/", admin.site.urls),
     path("health", views.health, name="health"),
-    path("", include("django_prometheus.urls")),
+    path("metrics", views.metrics, name="prometheus-django-metrics"),
     path("api/", include("exchange.api_urls")),
     path("admin/", include("migrations_admin.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

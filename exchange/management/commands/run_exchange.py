@@ -1,33 +1,22 @@
 """`manage.py run_exchange`: prepare the database, then run every process of the exchange until stopped."""
 
 import os
-import signal
-import subprocess
 import sys
-import threading
-from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from exchange.models import TradingPair
 from exchange.pairs import ensure_demo_pairs
+from exchange.production import refuse_unsafe_production
+from exchange.supervisor import AlreadyRunning, ChildProcess, Supervisor, refuse_if_alive
 
 ADMIN_USERNAME = "admin"
 DEFAULT_ADMIN_PASSWORD = "admin"
-POLL_SECONDS = 0.5
-STOP_TIMEOUT_SECONDS = 10
-
-
-@dataclass(frozen=True)
-class ChildProcess:
-    """One long-running process of the exchange: a name for the logs, its command line, extra environment."""
-
-    name: str
-    argv: list[str]
-    env: dict[str, str] = field(default_factory=dict)
+# The stages of a stop: serving first (no new orders once the workers stop), then the workers, then the rest.
+SERVING, MATCHING, TIMED_WORK = 0, 1, 2
 
 
 def child_processes(port: int, websocket_port: int, shards: list[int]) -> list[ChildProcess]:
@@ -37,15 +26,16 @@ def child_processes(port: int, websocket_port: int, shards: list[int]) -> list[C
     manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
     celery = [sys.executable, "-m", "celery", "-A", "exchange"]
     return [
-        ChildProcess("web", web_server_argv(port), {"SERVICE_NAME": "exchange-web"}),
+        ChildProcess("web", web_server_argv(port), {"SERVICE_NAME": "exchange-web"}, SERVING),
         # Django's ASGI handler gives each HTTP request a thread of its own: no persistent connections there.
         ChildProcess("websockets", [*daphne, "exchange.asgi:application"],
-                     {"SERVICE_NAME": "exchange-websockets", "DB_CONN_MAX_AGE": "0"}),
+                     {"SERVICE_NAME": "exchange-websockets", "DB_CONN_MAX_AGE": "0"}, SERVING),
         *(ChildProcess(f"matching-worker-{shard}", [*manage, "run_matching_worker", "--shard", str(shard)],
-                       {"SERVICE_NAME": "matching-worker"}) for shard in shards),
+                       {"SERVICE_NAME": "matching-worker"}, MATCHING) for shard in shards),
         ChildProcess("celery-worker", [*celery, "worker", "--loglevel", "INFO", "--concurrency", "1"],
-                     {"SERVICE_NAME": "celery-worker"}),
-        ChildProcess("celery-beat", [*celery, "beat", "--loglevel", "INFO"], {"SERVICE_NAME": "celery-beat"}),
+                     {"SERVICE_NAME": "celery-worker"}, TIMED_WORK),
+        ChildProcess("celery-beat", [*celery, "beat", "--loglevel", "INFO"], {"SERVICE_NAME": "celery-beat"},
+                     TIMED_WORK),
     ]
 
 
@@ -57,7 +47,8 @@ def web_server_argv(port: int) -> list[str]:
     return [sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "0.0.0.0", "--port", str(port),
             "--workers", os.environ.get("WEB_PROCESSES") or str(os.cpu_count() or 2),
             "--blocking-threads", os.environ.get("WEB_THREADS") or "8", "--no-ws",
-            "exchange.wsgi:application"]
+            # On SIGTERM Granian stops accepting and lets the requests in flight finish, for at most this long.
+            "--workers-kill-timeout", "8", "exchange.wsgi:application"]
 
 
 def shards_in_use() -> list[int]:
@@ -75,84 +66,33 @@ def ensure_admin_user(password: str) -> bool:
     return True
 
 
-class Supervisor:
-    """Starts child processes, stops them all when one dies or a stop signal arrives."""
-
-    def __init__(self, children: list[ChildProcess], write) -> None:
-        self.children = children
-        self.write = write
-        self.running: dict[str, subprocess.Popen] = {}
-        self.stop_requested = threading.Event()
-
-    def run(self) -> int:
-        """Run until SIGINT/SIGTERM (exit 0) or until a child exits on its own (exit 1)."""
-        signal.signal(signal.SIGINT, self.request_stop)
-        signal.signal(signal.SIGTERM, self.request_stop)
-        try:
-            for child in self.children:
-                self.start(child)
-            return self.wait()
-        finally:
-            self.stop_all()
-
-    def request_stop(self, signum: int, frame: object) -> None:
-        self.stop_requested.set()
-
-    def start(self, child: ChildProcess) -> None:
-        # A session of its own: a terminal's Ctrl-C reaches only this supervisor, which stops the children
-        # in order instead of every process receiving SIGINT at once.
-        process = subprocess.Popen(child.argv, env={**os.environ, **child.env}, start_new_session=True)
-        self.running[child.name] = process
-        self.write(f"started {child.name} (pid {process.pid}): {' '.join(child.argv)}")
-
-    def wait(self) -> int:
-        while not self.stop_requested.wait(POLL_SECONDS):
-            for name, process in self.running.items():
-                if process.poll() is not None:
-                    self.write(f"{name} exited with code {process.returncode}; stopping the exchange")
-                    return 1
-        self.write("stop requested; stopping the exchange")
-        return 0
-
-    def stop_all(self) -> None:
-        """SIGTERM every child's process group, then SIGKILL whatever has not exited in time."""
-        for process in self.running.values():
-            signal_group(process, signal.SIGTERM)
-        for name, process in self.running.items():
-            try:
-                process.wait(STOP_TIMEOUT_SECONDS)
-            except subprocess.TimeoutExpired:
-                self.write(f"{name} did not stop in {STOP_TIMEOUT_SECONDS}s; killing it")
-                signal_group(process, signal.SIGKILL)
-                process.wait()
-            self.write(f"{name} stopped")
-
-
-def signal_group(process: subprocess.Popen, signum: int) -> None:
-    """Signal the child and anything it started (its own session, so its own process group)."""
-    try:
-        os.killpg(process.pid, signum)
-    except ProcessLookupError:
-        pass  # already gone: nothing left to stop
-
-
 class Command(BaseCommand):
     help = "Migrate, create the demo pairs and the admin user, then serve the exchange on $PORT (8080)."
 
     def handle(self, *args, **options) -> None:
+        pid_file = settings.VAR_DIR / "run_exchange.pid"
+        try:
+            refuse_if_alive(pid_file)
+        except AlreadyRunning as error:
+            raise CommandError(str(error)) from None
+        refuse_unsafe_production()
         call_command("migrate", interactive=False, verbosity=1)
         ensure_demo_pairs()
         self.ensure_admin()
         port = int(os.environ.get("PORT") or 8080)
         websocket_port = int(os.environ.get("WEBSOCKET_PORT") or port + 1)
+        supervisor = Supervisor(child_processes(port, websocket_port, shards_in_use()), self.stdout.write, pid_file)
         self.stdout.write(f"exchange on http://localhost:{port}/ - admin /backoffice/, API docs /api/docs/;"
                           f" websockets on ws://localhost:{websocket_port}/ws/")
-        exit_code = Supervisor(child_processes(port, websocket_port, shards_in_use()), self.stdout.write).run()
-        if exit_code:
-            sys.exit(exit_code)
+        try:
+            sys.exit(supervisor.run())
+        except AlreadyRunning as error:
+            raise CommandError(str(error)) from None
 
     def ensure_admin(self) -> None:
         password = os.environ.get("EXCHANGE_ADMIN_PASSWORD") or DEFAULT_ADMIN_PASSWORD
+        if settings.PRODUCTION:
+            refuse_default_admin_password(password)
         if not ensure_admin_user(password):
             return
         self.stdout.write(f"created staff superuser {ADMIN_USERNAME!r}")
@@ -161,3 +101,14 @@ class Command(BaseCommand):
                 f"WARNING: {ADMIN_USERNAME!r} has the default password {DEFAULT_ADMIN_PASSWORD!r}; "
                 "set EXCHANGE_ADMIN_PASSWORD before exposing this server"
             )
+
+
+def refuse_default_admin_password(password: str) -> None:
+    """Production starts neither with EXCHANGE_ADMIN_PASSWORD left at its default nor with an `admin` user whose
+    password is still the default."""
+    admin = get_user_model().objects.filter(username=ADMIN_USERNAME).first()
+    if password == DEFAULT_ADMIN_PASSWORD and admin is None:
+        raise CommandError("TRADING_ENV=production: set EXCHANGE_ADMIN_PASSWORD; the default password is refused")
+    if admin is not None and admin.check_password(DEFAULT_ADMIN_PASSWORD):
+        raise CommandError(f"TRADING_ENV=production: the user {ADMIN_USERNAME!r} still has the default password;"
+                           " change it (manage.py changepassword admin)")
