@@ -38,6 +38,8 @@ from exchange.serializers import (
 )
 
 ERROR = OpenApiResponse(ErrorSerializer, description="See the error's `code` and `message`.")
+UNAVAILABLE = OpenApiResponse(ErrorSerializer, description="`pair_unavailable`: the pair's matching engine is not"
+                              " serving; try again after the `Retry-After` seconds.")
 
 # The depth as the API writes it, per pair and limit. The book changes only in the worker's batches, each
 # announced per pair, so it is read and written once per batch however many clients ask in between
@@ -103,7 +105,7 @@ class OrderViewSet(viewsets.GenericViewSet):
         return Response(_order_data(order))
 
     @extend_schema(summary="Place an order", request=OrderPlacementSerializer, parameters=[WaitQuerySerializer],
-                   responses={201: OrderSerializer, 400: ERROR, 409: ERROR})
+                   responses={201: OrderSerializer, 400: ERROR, 409: ERROR, 503: UNAVAILABLE})
     def create(self, request: Request) -> Response:
         wait = WaitQuerySerializer.seconds(validated(WaitQuerySerializer, request.query_params))
         new_order = OrderPlacementSerializer.new_order(validated(OrderPlacementSerializer, request.data))
@@ -112,7 +114,7 @@ class OrderViewSet(viewsets.GenericViewSet):
 
     @extend_schema(summary="Place up to 100 orders, all or nothing", request=OrderBatchSerializer,
                    parameters=[WaitQuerySerializer],
-                   responses={201: OrderSerializer(many=True), 400: ERROR, 409: ERROR})
+                   responses={201: OrderSerializer(many=True), 400: ERROR, 409: ERROR, 503: UNAVAILABLE})
     @action(detail=False, methods=["post"], pagination_class=None)
     def batch(self, request: Request) -> Response:
         wait = WaitQuerySerializer.seconds(validated(WaitQuerySerializer, request.query_params))

@@ -25,7 +25,10 @@ CODES_BY_EXCEPTION = (
 def handle_exception(error: Exception, context: dict) -> Response | None:
     """DRF's EXCEPTION_HANDLER. Returns None for unexpected errors, which Django answers (and logs) as 500."""
     if isinstance(error, DomainError):
-        return Response(error_body(error.code, error.message, error.fields()), status=error.status_code)
+        response = Response(error_body(error.code, error.message, error.fields()), status=error.status_code)
+        if error.retry_after_seconds is not None:
+            response["Retry-After"] = str(error.retry_after_seconds)
+        return response
     response = drf_exception_handler(error, context)
     if response is None:
         return None

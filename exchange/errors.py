@@ -13,6 +13,7 @@ class DomainError(Exception):
 
     code = "error"
     status_code = 400
+    retry_after_seconds: int | None = None      # sent as `Retry-After` when the caller may simply try again
 
     def __init__(self, message: str, code: str | None = None, field: str | None = None,
                  status_code: int | None = None) -> None:

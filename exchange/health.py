@@ -1,11 +1,25 @@
 """Readiness checks of the services the exchange cannot work without."""
 
+import threading
+import time
+
 import redis
 from django.conf import settings
 from django.db import connection
 
 CHECK_TIMEOUT_SECONDS = 2
-WORKER_HEARTBEAT_STALE_SECONDS = 30
+# A worker is taken for gone once it has missed this many of its own heartbeats (and at least this long), or
+# as soon as it says it stopped.
+MISSED_HEARTBEATS = 3
+MIN_SILENCE_SECONDS = 1.0
+# How long a web process trusts what it learnt of a shard's worker before asking again.
+LIVENESS_CACHE_SECONDS = 0.5
+
+SHARDS_WITHOUT_LIVE_WORKER = (
+    "SELECT s.shard FROM unnest(%s::integer[]) AS s(shard)"
+    " LEFT JOIN exchange_workerheartbeat AS h ON h.shard = s.shard"
+    " WHERE h.shard IS NULL OR h.stopped_at IS NOT NULL"
+    " OR now() - h.last_seen > make_interval(secs => greatest(%s * h.interval_seconds, %s)) ORDER BY 1")
 
 
 def check_database() -> str:
@@ -33,27 +47,57 @@ def check_redis() -> str:
     return "ok"
 
 
+def shards_without_live_worker(shards: list[int]) -> list[int]:
+    """The shards among `shards` whose worker stopped, or missed MISSED_HEARTBEATS of its heartbeats."""
+    with connection.cursor() as cursor:
+        cursor.execute(SHARDS_WITHOUT_LIVE_WORKER, [shards, MISSED_HEARTBEATS, MIN_SILENCE_SECONDS])
+        return [shard for (shard,) in cursor.fetchall()]
+
+
+class WorkerLiveness:
+    """Whether a shard's worker serves, as a web process checks it before accepting an order: asked of the
+    database at most every LIVENESS_CACHE_SECONDS per shard, since a heartbeat is seconds apart anyway."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._known: dict[int, tuple[float, bool]] = {}       # shard -> (known until, live)
+
+    def is_live(self, shard: int) -> bool:
+        known = self._known.get(shard)
+        now = time.monotonic()
+        if known is not None and now < known[0]:
+            return known[1]
+        live = not shards_without_live_worker([shard])
+        with self._lock:
+            self._known[shard] = (now + LIVENESS_CACHE_SECONDS, live)
+        return live
+
+    def forget(self) -> None:
+        with self._lock:
+            self._known.clear()
+
+
+worker_liveness = WorkerLiveness()
+
+
 def check_matching_workers() -> str:
-    """`ok` when every shard that has pairs has a worker heartbeat younger than WORKER_HEARTBEAT_STALE_SECONDS."""
+    """`ok` when every shard that has pairs has a live worker; otherwise names the shards that have none."""
     try:
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT p.shard, extract(epoch FROM now() - h.last_seen) FROM exchange_tradingpair p"
-                " LEFT JOIN exchange_workerheartbeat h ON h.shard = p.shard GROUP BY p.shard, h.last_seen")
-            shards = cursor.fetchall()
+            cursor.execute("SELECT DISTINCT shard FROM exchange_tradingpair")
+            shards = [shard for (shard,) in cursor.fetchall()]
+        without = shards_without_live_worker(shards)
     except Exception as error:  # noqa: BLE001 - reported, like the database check
         return f"error: {error}"
-    missing = [shard for shard, age in shards if age is None]
-    stale = [shard for shard, age in shards if age is not None and age > WORKER_HEARTBEAT_STALE_SECONDS]
-    if missing or stale:
-        return f"no recent heartbeat from shard(s) {sorted(set(missing + stale))}"
+    if without:
+        return f"no live matching worker for shard(s) {without}"
     return "ok"
 
 
 def health_report() -> tuple[bool, dict]:
-    """Run every check. Healthy (200) when the database and Redis answer; a matching worker without a recent
-    heartbeat makes the status `degraded` (orders are accepted and wait in the inbox) but not unavailable,
-    so a load balancer keeps the web process."""
+    """Run every check. Healthy (200) when the database and Redis answer; a shard without a live matching
+    worker makes the status `degraded` (its pairs refuse orders with 503 `pair_unavailable`) but not
+    unavailable, so a load balancer keeps the web process for the other shards and for reads."""
     checks = {"database": check_database(), "redis": check_redis(), "matching_worker": check_matching_workers()}
     healthy = checks["database"] == "ok" and checks["redis"] == "ok"
     status = "unavailable" if not healthy else "ok" if checks["matching_worker"] == "ok" else "degraded"

@@ -302,6 +302,8 @@ class WorkerHeartbeat(models.Model):
     last_seen = models.DateTimeField()
     batches = models.BigIntegerField(default=0)
     commands = models.BigIntegerField(default=0)
+    interval_seconds = models.FloatField(default=2.0, help_text="How often the worker writes its heartbeat.")
+    stopped_at = models.DateTimeField(null=True, blank=True, help_text="When the worker stopped cleanly.")
 
 
 class EngineCommand(models.Model):

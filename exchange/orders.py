@@ -16,6 +16,7 @@ from django.contrib.auth.models import User
 from django.db import connection, transaction
 
 from exchange.errors import DomainError
+from exchange.health import worker_liveness
 from exchange.inbox import INBOX_CHANNEL, announce_results, notify
 from exchange.listener import listener
 from exchange.models import AuditLog, Order, OrderRequest, TradingPair
@@ -43,6 +44,19 @@ class PairHalted(OrderRejected):
 
     code = "pair_halted"
     status_code = 409
+
+
+class PairUnavailable(OrderError):
+    """The matching worker of the pair's shard is not serving (stopped, crashed, restarting): orders for it are
+    refused rather than left to wait unseen. Retrying shortly is safe, with a `client_order_id` even twice."""
+
+    code = "pair_unavailable"
+    status_code = 503
+    retry_after_seconds = 2
+
+    def __init__(self, pair: TradingPair) -> None:
+        super().__init__(f"the matching engine of {pair.symbol} is not serving right now; try again in a few"
+                         " seconds", field="pair")
 
 
 class BatchRejected(OrderError):
@@ -187,6 +201,8 @@ def _checked_order(owner: User, new_order: NewOrder, pairs: dict[str, TradingPai
         raise OrderRejected(f"unknown pair {new_order.pair!r}", code="unknown_pair", field="pair")
     if pair.status != TradingPair.Status.TRADING:
         raise PairHalted(f"trading in {pair.symbol} is halted", field="pair")
+    if not worker_liveness.is_live(pair.shard):
+        raise PairUnavailable(pair)
     units = PairUnits(pair.tick_size, pair.lot_size)
     if new_order.price is not None:
         _check_on_grid(units.ticks_from_price, new_order.price, "price")

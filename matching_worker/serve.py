@@ -59,7 +59,7 @@ class ShardServer:
                 worker.in_hand = 0
                 connection.close()
                 time.sleep(1.0)
-        self.heartbeat()
+        self.heartbeat(stopping=True)
         worker.close()
         log.info("worker stopped", extra={"event": "worker_stopped", "shard": worker.shard,
                                           "batches": worker.batches, "commands": worker.commands})
@@ -142,15 +142,20 @@ class ShardServer:
         self.worker.count(committed)
 
     # ---- signs of life --------------------------------------------------------------------------
-    def heartbeat(self) -> None:
+    def heartbeat(self, stopping: bool = False) -> None:
+        """The shard's sign of life, with how often it comes (the web judges it by that); the last one, on a
+        clean stop, says the worker stopped, so the web refuses the shard's orders at once."""
         worker = self.worker
         with connection.cursor() as cursor:
             cursor.execute(
-                "INSERT INTO exchange_workerheartbeat (shard, pid, hostname, started_at, last_seen, batches, commands)"
-                " VALUES (%s, %s, %s, %s, now(), %s, %s) ON CONFLICT (shard) DO UPDATE SET pid = EXCLUDED.pid,"
+                "INSERT INTO exchange_workerheartbeat (shard, pid, hostname, started_at, last_seen, batches, commands,"
+                " interval_seconds, stopped_at) VALUES (%s, %s, %s, %s, now(), %s, %s, %s,"
+                " CASE WHEN %s THEN now() END) ON CONFLICT (shard) DO UPDATE SET pid = EXCLUDED.pid,"
                 " hostname = EXCLUDED.hostname, started_at = EXCLUDED.started_at, last_seen = now(),"
-                " batches = EXCLUDED.batches, commands = EXCLUDED.commands",
-                [worker.shard, os.getpid(), socket.gethostname(), self.started_at, worker.batches, worker.commands])
+                " batches = EXCLUDED.batches, commands = EXCLUDED.commands,"
+                " interval_seconds = EXCLUDED.interval_seconds, stopped_at = EXCLUDED.stopped_at",
+                [worker.shard, os.getpid(), socket.gethostname(), self.started_at, worker.batches, worker.commands,
+                 worker.heartbeat_every, stopping])
         self._last_heartbeat = time.monotonic()
 
     def _heartbeat_if_due(self) -> None:

@@ -22,6 +22,8 @@ def empty_web_caches():
     depth cached by one test could otherwise outlive it."""
     from exchange.api import depth_answers
     from exchange.authentication import tokens
+    from exchange.health import worker_liveness
     from exchange.pairs import pairs_cache
     for cache in (tokens, pairs_cache, depth_answers):
         cache.clear()
+    worker_liveness.forget()

@@ -15,6 +15,7 @@ from schemathesis.checks import positive_data_acceptance
 
 from exchange.pairs import ensure_demo_pairs
 from exchange.wsgi import application
+from tests.exchange.factories import make_live_worker
 
 # Loaded at collection: generating the schema needs no database. (schemathesis' `from_fixture` does not run
 # under pytest 9.)
@@ -27,6 +28,7 @@ def market(db):
     """The demo pairs, and requests served in the test's transaction. Like Django's test client, the fixture
     keeps requests from closing the connection: a connection inside a transaction looks obsolete."""
     ensure_demo_pairs()
+    make_live_worker(0)
     for signal in (request_started, request_finished):
         signal.disconnect(close_old_connections)
     yield

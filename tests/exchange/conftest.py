@@ -6,12 +6,14 @@ from rest_framework.test import APIClient
 
 from exchange.models import TradingPair
 from exchange.pairs import ensure_demo_pairs
-from tests.exchange.factories import make_user
+from tests.exchange.factories import make_live_worker, make_user
 
 
 @pytest.fixture
 def pairs(db) -> dict[str, TradingPair]:
-    """The demo pairs by symbol: BTCUSDT (tick 0.01, lot 0.00001, min notional 10), ETHUSDT, ADAUSDT, DOTUSDT."""
+    """The demo pairs by symbol: BTCUSDT (tick 0.01, lot 0.00001, min notional 10), ETHUSDT, ADAUSDT, DOTUSDT,
+    and their shard's worker serving."""
+    make_live_worker(0)
     return {pair.symbol: pair for pair in ensure_demo_pairs()}
 
 

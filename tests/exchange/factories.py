@@ -6,7 +6,7 @@ from decimal import Decimal
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from exchange.models import Order, Trade, TradingPair
+from exchange.models import Order, Trade, TradingPair, WorkerHeartbeat
 
 
 def make_user(username: str) -> User:
@@ -43,3 +43,10 @@ def make_trade(pair: TradingPair, sequence: int, price: str, quantity: str, *, m
         maker_order=maker, taker_order=taker, taker_side=taker.side, engine_sequence=sequence,
         executed_at=executed_at or timezone.now(),
     )
+
+
+def make_live_worker(shard: int = 0) -> WorkerHeartbeat:
+    """A heartbeat that stays fresh for the whole test (an hour's interval): the shard's worker serves."""
+    now = timezone.now()
+    return WorkerHeartbeat.objects.update_or_create(shard=shard, defaults=dict(
+        pid=1, hostname="test", started_at=now, last_seen=now, interval_seconds=3600, stopped_at=None))[0]

@@ -35,7 +35,7 @@ def test_health_is_degraded_but_up_when_a_shard_has_no_worker_heartbeat(client):
 
     assert response.status_code == 200
     assert response.json()["status"] == "degraded"
-    assert response.json()["checks"]["matching_worker"] == "no recent heartbeat from shard(s) [0]"
+    assert response.json()["checks"]["matching_worker"] == "no live matching worker for shard(s) [0]"
 
 
 @pytest.mark.django_db

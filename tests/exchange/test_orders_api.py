@@ -16,7 +16,7 @@ from django.db import connection
 from exchange.inbox import announce_results
 from exchange.models import AuditLog, Order, OrderRequest
 from exchange.orders import INBOX_CHANNEL, MAX_BATCH_SIZE
-from tests.exchange.factories import make_order, make_resting_order
+from tests.exchange.factories import make_live_worker, make_order, make_resting_order
 
 BUY_HALF_A_BITCOIN = {"pair": "BTCUSDT", "side": "buy", "price": "50000.01", "quantity": "0.5"}
 
@@ -85,6 +85,7 @@ def test_a_market_order_is_placed_without_a_price(api, pairs):
 def test_a_batch_is_one_insert_in_order_with_one_notify_per_shard(api, pairs, listener):
     pairs["ETHUSDT"].shard = 1
     pairs["ETHUSDT"].save()
+    make_live_worker(1)
     listen(listener, INBOX_CHANNEL)
     batch = [BUY_HALF_A_BITCOIN, {**BUY_HALF_A_BITCOIN, "pair": "ETHUSDT", "price": "3000"},
              {**BUY_HALF_A_BITCOIN, "side": "sell", "price": "51000"}]

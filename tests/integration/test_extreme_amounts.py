@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 from exchange.models import Order, Trade
 from exchange.pairs import ensure_demo_pairs
 from matching_worker.worker import MatchingWorker
+from tests.exchange.factories import make_live_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,6 +30,7 @@ def placed(username: str, side: str, quantity: str = HUGE_QUANTITY) -> int:
 
 def test_orders_at_the_largest_accepted_price_and_quantity_trade_and_are_written_exactly():
     ensure_demo_pairs()
+    make_live_worker(0)             # the in-process worker below serves the shard
     maker, taker = placed("whale-seller", "sell"), placed("whale-buyer", "buy")
     worker = MatchingWorker(0)
     try:
@@ -58,6 +60,7 @@ def one_batch_in_a_new_worker() -> None:
 
 def test_a_partly_filled_order_of_the_largest_size_reloads_exactly_after_a_restart():
     ensure_demo_pairs()
+    make_live_worker(0)             # the in-process worker below serves the shard
     half = "49999999999999999999.99999"
     rest = str(Decimal(HUGE_QUANTITY) - Decimal(half))
     maker = placed("whale-seller", "sell", HUGE_QUANTITY)

@@ -99,19 +99,26 @@ def test_worker_killed_at_random_moments_ends_exactly_like_an_uninterrupted_run(
     assert worker_audit_trail(ids) == expected_audit, "an audit entry was lost or written twice"
 
 
-def test_an_order_accepted_while_the_worker_was_down_is_executed_when_it_starts(worker):
+def test_an_order_refused_while_the_worker_is_down_is_accepted_and_executed_once_it_serves(worker):
     users = prepare_market()
     client = APIClient()
+
+    def place(user, side: str):
+        client.force_authenticate(user)
+        return client.post("/api/orders/", {"pair": "BTCUSDT", "side": side, "price": "50000.00",
+                                            "quantity": "0.001"}, format="json")
+
+    refused = place(users[1], "sell")
+    assert (refused.status_code, refused.json()["error"]["code"]) == (503, "pair_unavailable")
+    assert refused["Retry-After"]
+    assert not Order.objects.exists()
+    worker.start()
+    worker.wait_ready()
     ids = []
     for user, side in ((users[1], "sell"), (users[2], "buy")):
-        client.force_authenticate(user)
-        response = client.post("/api/orders/", {"pair": "BTCUSDT", "side": side, "price": "50000.00",
-                                                "quantity": "0.001"}, format="json")
+        response = place(user, side)
         assert response.status_code == 201, response.content
-        assert response.json()["status"] == "pending"
         ids.append(response.json()["id"])
-    assert pending_count() == 2
-    worker.start()
     wait_until(lambda: pending_count() == 0, timeout=60, message="the worker to take the orders")
     assert worker.stop() == 0
     trade = Trade.objects.get()
