@@ -20,6 +20,7 @@ from exchange.listener import ChangeCache, listener
 from exchange.models import Order, TradingPair
 from exchange.pairs import pair_by_symbol
 from exchange.serializers import (
+    CLIENT_ORDER_ID,
     DepthQuerySerializer,
     DepthSerializer,
     ErrorSerializer,
@@ -38,6 +39,10 @@ from exchange.serializers import (
 )
 
 ERROR = OpenApiResponse(ErrorSerializer, description="See the error's `code` and `message`.")
+PLACED_BEFORE = OpenApiResponse(OrderSerializer, description="Placed before: its `client_order_id` was used by an"
+                                " earlier placement, whose order this is; nothing new was placed.")
+PLACED_BEFORE_BATCH = OpenApiResponse(OrderSerializer(many=True), description="Every order was placed before (their"
+                                      " `client_order_id`s were used): the earlier orders, nothing new placed.")
 UNAVAILABLE = OpenApiResponse(ErrorSerializer, description="`pair_unavailable`: the pair's matching engine is not"
                               " serving; try again after the `Retry-After` seconds.")
 
@@ -105,22 +110,36 @@ class OrderViewSet(viewsets.GenericViewSet):
         return Response(_order_data(order))
 
     @extend_schema(summary="Place an order", request=OrderPlacementSerializer, parameters=[WaitQuerySerializer],
-                   responses={201: OrderSerializer, 400: ERROR, 409: ERROR, 503: UNAVAILABLE})
+                   responses={201: OrderSerializer, 200: PLACED_BEFORE, 400: ERROR, 409: ERROR, 503: UNAVAILABLE})
     def create(self, request: Request) -> Response:
         wait = WaitQuerySerializer.seconds(validated(WaitQuerySerializer, request.query_params))
         new_order = OrderPlacementSerializer.new_order(validated(OrderPlacementSerializer, request.data))
-        order = orders.place_order(request.user, new_order, wait_seconds=wait)
-        return Response(_order_data(order), status=status.HTTP_201_CREATED)
+        order, new = orders.place_order(request.user, new_order, wait_seconds=wait)
+        return Response(_order_data(order), status=status.HTTP_201_CREATED if new else status.HTTP_200_OK)
 
     @extend_schema(summary="Place up to 100 orders, all or nothing", request=OrderBatchSerializer,
                    parameters=[WaitQuerySerializer],
-                   responses={201: OrderSerializer(many=True), 400: ERROR, 409: ERROR, 503: UNAVAILABLE})
+                   responses={201: OrderSerializer(many=True), 200: PLACED_BEFORE_BATCH, 400: ERROR, 409: ERROR,
+                              503: UNAVAILABLE})
     @action(detail=False, methods=["post"], pagination_class=None)
     def batch(self, request: Request) -> Response:
         wait = WaitQuerySerializer.seconds(validated(WaitQuerySerializer, request.query_params))
         new_orders = OrderBatchSerializer.new_orders(validated(OrderBatchSerializer, request.data))
-        placed = orders.place_orders(request.user, new_orders, wait_seconds=wait)
-        return Response(represented(OrderSerializer, placed), status=status.HTTP_201_CREATED)
+        placed, new = orders.place_orders(request.user, new_orders, wait_seconds=wait)
+        return Response(represented(OrderSerializer, placed),
+                        status=status.HTTP_201_CREATED if new else status.HTTP_200_OK)
+
+    @extend_schema(summary="One of my orders, by my client order id", responses={200: OrderSerializer, 404: ERROR})
+    @action(detail=False, methods=["get"], url_path=rf"by-client-id/(?P<client_order_id>{CLIENT_ORDER_ID})")
+    def by_client_id(self, request: Request, client_order_id: str) -> Response:
+        return Response(_order_data(orders.order_by_client_id(request.user, client_order_id)))
+
+    @extend_schema(summary="Cancel an order by my client order id", request=None, responses=CHANGE_RESPONSES)
+    @action(detail=False, methods=["post"], url_path=rf"by-client-id/(?P<client_order_id>{CLIENT_ORDER_ID})/cancel")
+    def cancel_by_client_id(self, request: Request, client_order_id: str) -> Response:
+        order = orders.order_by_client_id(request.user, client_order_id)
+        order, done = orders.request_cancel(request.user, order.id)
+        return _change_response(order, done)
 
     @extend_schema(summary="Cancel an order", request=None, responses=CHANGE_RESPONSES)
     @action(detail=True, methods=["post"])

@@ -146,6 +146,8 @@ class Order(models.Model):
     average_fill_price = amount_field(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     reason = models.CharField(max_length=32, blank=True, help_text="Why it was rejected or cancelled.")
+    client_order_id = models.CharField(max_length=36, null=True, blank=True,
+                                       help_text="The client's own id of the order, unique per owner.")
     inbox_sequence = inbox_sequence_field()
     priority_sequence = models.BigIntegerField(
         null=True, blank=True, help_text="The engine sequence of its place command: its time priority."
@@ -167,6 +169,9 @@ class Order(models.Model):
             models.Index(fields=["owner", "-id"], name="order_by_owner"),
         ]
         constraints = [
+            # A retried placement finds the order it placed the first time (`exchange.orders`).
+            models.UniqueConstraint(fields=["owner", "client_order_id"], condition=Q(client_order_id__isnull=False),
+                                    name="order_client_id_per_owner"),
             models.CheckConstraint(condition=Q(quantity__gt=0), name="order_quantity_positive"),
             models.CheckConstraint(condition=Q(filled_quantity__gte=0, filled_quantity__lte=models.F("quantity")),
                                    name="order_filled_within_quantity"),

@@ -22,6 +22,8 @@ JSON_TYPE_NAMES = {list: "an array", str: "a string", int: "a number", float: "a
 PLAIN_AMOUNT = re.compile(r"[0-9]{1,20}(?:\.[0-9]{1,18})?")
 WRITTEN_AMOUNT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")      # what an amount string may look like at all
 PLAIN_SYMBOL = re.compile(r"[A-Za-z0-9]{1,20}")
+CLIENT_ORDER_ID = r"[A-Za-z0-9._:-]{1,36}"      # the characters the big exchanges allow in their client order ids
+PLAIN_CLIENT_ORDER_ID = re.compile(CLIENT_ORDER_ID)
 
 
 class AmountField(serializers.DecimalField):
@@ -62,6 +64,18 @@ class AmountField(serializers.DecimalField):
         return amount_text(value)
 
 
+class ClientOrderIdField(serializers.RegexField):
+    """A client's id of an order: a string of 1-36 of A-Z a-z 0-9 . _ : - (a number is not turned into one)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(rf"^{CLIENT_ORDER_ID}$", required=False, max_length=36, trim_whitespace=False, **kwargs)
+
+    def to_internal_value(self, data) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class StrictSerializer(serializers.Serializer):
     """A request body that must be a JSON object holding only the fields it declares: a misspelt field
     is an error, not silently ignored (a dropped `price` would turn into something else)."""
@@ -87,6 +101,9 @@ class OrderPlacementSerializer(StrictSerializer):
     self_trade = serializers.ChoiceField(choices=Order.SelfTrade.choices, default=Order.SelfTrade.EXPIRE_TAKER)
     price = AmountField(default=None, allow_null=True, help_text="Limit price; absent or null for market orders.")
     quantity = AmountField(help_text="Quantity in the base asset.")
+    client_order_id = ClientOrderIdField(
+        help_text="Your own id of the order (1-36 of A-Z a-z 0-9 . _ : -), unique among your orders: placing again"
+                  " with an id you used answers the order placed the first time (200), never a second one.")
 
     def to_internal_value(self, data) -> dict:
         """An order written plainly (plain symbol, known choices, amounts as plain positive decimal strings) is
@@ -107,9 +124,15 @@ class OrderPlacementSerializer(StrictSerializer):
         choices = {name: data.get(name, default) for name, default in PLACEMENT_CHOICE_DEFAULTS.items()}
         if any(type(value) is not str or value not in PLACEMENT_CHOICES[name] for name, value in choices.items()):
             return None
-        return {"pair": pair, "side": choices["side"], "order_type": choices["type"],
+        read = {"pair": pair, "side": choices["side"], "order_type": choices["type"],
                 "time_in_force": choices["time_in_force"], "self_trade": choices["self_trade"],
                 "price": None if price is None else Decimal(price), "quantity": Decimal(quantity)}
+        if "client_order_id" in data:
+            client_order_id = data["client_order_id"]
+            if type(client_order_id) is not str or not PLAIN_CLIENT_ORDER_ID.fullmatch(client_order_id):
+                return None
+            read["client_order_id"] = client_order_id
+        return read
 
     def validate(self, attrs: dict) -> dict:
         if attrs["order_type"] == Order.Type.LIMIT and attrs["price"] is None:
@@ -232,8 +255,8 @@ class OrderSerializer(AmountModelSerializer):
 
     class Meta:
         model = Order
-        fields = ["id", "pair", "side", "type", "time_in_force", "self_trade", "price", "quantity",
-                  "filled_quantity", "remaining_quantity", "average_fill_price", "status", "reason",
+        fields = ["id", "client_order_id", "pair", "side", "type", "time_in_force", "self_trade", "price",
+                  "quantity", "filled_quantity", "remaining_quantity", "average_fill_price", "status", "reason",
                   "created_at", "updated_at"]
         read_only_fields = fields
 
@@ -242,7 +265,8 @@ class OrderSerializer(AmountModelSerializer):
         order. `test_serializers.py` holds this equal to the generic one."""
         created_at, updated_at = self.fields["created_at"], self.fields["updated_at"]
         return {
-            "id": order.id, "pair": order.pair.symbol, "side": order.side, "type": order.order_type,
+            "id": order.id, "client_order_id": order.client_order_id, "pair": order.pair.symbol, "side": order.side,
+            "type": order.order_type,
             "time_in_force": order.time_in_force, "self_trade": order.self_trade, "price": _amount(order.price),
             "quantity": _amount(order.quantity), "filled_quantity": _amount(order.filled_quantity),
             "remaining_quantity": _amount(order.remaining_quantity),

@@ -63,7 +63,8 @@ def test_an_order_is_shown_with_normalized_decimals_and_its_defaults(api, btc):
 
     body = response.json()
     assert {key: value for key, value in body.items() if key not in ("id", "created_at", "updated_at")} == {
-        "pair": "BTCUSDT", "side": "buy", "type": "limit", "time_in_force": "gtc", "self_trade": "expire_taker",
+        "client_order_id": None, "pair": "BTCUSDT", "side": "buy", "type": "limit", "time_in_force": "gtc",
+        "self_trade": "expire_taker",
         "price": "50000.01", "quantity": "0.5", "filled_quantity": "0", "remaining_quantity": "0.5",
         "average_fill_price": None, "status": "pending", "reason": "",
     }

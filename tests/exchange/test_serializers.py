@@ -23,14 +23,17 @@ MESSY_PLACEMENTS = st.fixed_dictionaries(
     {"pair": st.one_of(st.sampled_from(["BTCUSDT", "btcusdt", " BTCUSDT", "A" * 21, "", "BTC-USDT"]), st.integers()),
      "quantity": st.one_of(AMOUNT_TEXT, st.integers(), st.floats(allow_nan=False), st.none())},
     optional={"side": CHOICE, "type": CHOICE, "time_in_force": CHOICE, "self_trade": CHOICE,
-              "price": st.one_of(AMOUNT_TEXT, st.none(), st.integers()), "extra": st.integers()},
+              "price": st.one_of(AMOUNT_TEXT, st.none(), st.integers()), "extra": st.integers(),
+              "client_order_id": st.one_of(st.text(max_size=40), st.integers(), st.none())},
 )
 # Mostly well-formed but for the amounts, so the direct way is taken often and its edges are tried.
 NEARLY_PLAIN_PLACEMENTS = st.fixed_dictionaries(
     {"pair": st.sampled_from(["BTCUSDT", "ethusdt"]), "side": st.sampled_from(["buy", "sell"]),
      "quantity": AMOUNT_TEXT},
     optional={"type": st.sampled_from(["limit", "market"]), "time_in_force": st.sampled_from(["gtc", "ioc", "fok"]),
-              "self_trade": st.sampled_from(["none", "expire_both"]), "price": st.one_of(AMOUNT_TEXT, st.none())},
+              "self_trade": st.sampled_from(["none", "expire_both"]), "price": st.one_of(AMOUNT_TEXT, st.none()),
+              "client_order_id": st.one_of(st.from_regex(r"[A-Za-z0-9._:-]{1,36}", fullmatch=True),
+                                           st.sampled_from(["", " a", "a" * 37, "ordre-é", "a/b"]))},
 )
 PLACEMENTS = st.one_of(MESSY_PLACEMENTS, NEARLY_PLAIN_PLACEMENTS)
 
