@@ -8,6 +8,7 @@ for a body that does not parse, otherwise DRF's code such as `not_authenticated`
 """
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.response import Response
@@ -24,6 +25,8 @@ CODES_BY_EXCEPTION = (
 
 def handle_exception(error: Exception, context: dict) -> Response | None:
     """DRF's EXCEPTION_HANDLER. Returns None for unexpected errors, which Django answers (and logs) as 500."""
+    if isinstance(error, RequestDataTooBig):
+        return Response(status_error_body(413), status=413)
     if isinstance(error, DomainError):
         response = Response(error_body(error.code, error.message, error.fields()), status=error.status_code)
         if error.retry_after_seconds is not None:
@@ -37,6 +40,22 @@ def handle_exception(error: Exception, context: dict) -> Response | None:
     message = fields.pop("", None) or _message(api_error, fields)
     response.data = error_body(_code(api_error), message, fields)
     return response
+
+
+# The errors that come with no domain error to say more: answered by Django or the server before a view runs.
+STATUS_ERRORS = {
+    400: ("bad_request", "The request could not be read."),
+    403: ("permission_denied", "You do not have permission to perform this action."),
+    404: ("not_found", "Nothing is found at this address."),
+    405: ("method_not_allowed", "This method is not allowed here."),
+    413: ("request_too_large", "The request body is larger than the 2.5 MB the API reads."),
+    414: ("url_too_long", "The address is longer than the 8192 bytes the API reads."),
+    500: ("internal_error", "The server failed to answer; the error is logged."),
+}
+
+
+def status_error_body(status: int) -> dict:
+    return error_body(*STATUS_ERRORS.get(status, ("error", "The request failed.")))
 
 
 def error_body(code: str, message: str, fields: dict[str, str] | None = None) -> dict:

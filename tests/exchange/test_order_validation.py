@@ -147,3 +147,32 @@ def send(api, anonymous_api, method: str, path: str, body):
         return api.post(path, body, format="multipart")
     raw = body if isinstance(body, str) else json.dumps(body) if body is not None else ""
     return api.post(path, raw, content_type="application/json")
+
+
+@pytest.mark.django_db
+def test_a_body_over_the_limit_is_refused_as_json_and_writes_nothing(api, btc):
+    padding = "x" * 30_000
+    body = json.dumps({"orders": [{**GOOD, "note": padding}] * 100})       # 3 MB, over Django's 2.5 MB
+
+    response = api.post(BATCH, body, content_type="application/json")
+
+    assert (response.status_code, response.json()["error"]["code"]) == (413, "request_too_large")
+    assert not Order.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_overlong_address_is_refused_as_json(api, btc):
+    response = api.get("/api/pairs/" + "A" * 9000 + "/")
+
+    assert (response.status_code, response.json()["error"]["code"]) == (414, "url_too_long")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("debug", [True, False], ids=["development", "production"])
+def test_an_unknown_address_is_a_json_404_in_development_too(client, settings, debug):
+    settings.DEBUG = debug
+
+    response = client.get("/api/nowhere/")
+
+    assert response["Content-Type"] == "application/json"
+    assert (response.status_code, response.json()["error"]["code"]) == (404, "not_found")
