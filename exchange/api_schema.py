@@ -35,4 +35,5 @@ def possible_errors(path: str, operation: dict) -> list[tuple[str, str]]:
         errors.append(("404", "There is no such page."))
     if operation.get("requestBody"):
         errors.append(("415", "The body is not JSON."))
+    errors.append(("429", "Too many requests: wait the `Retry-After` seconds."))
     return errors

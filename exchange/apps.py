@@ -1,6 +1,8 @@
 """App configuration of the exchange (trading pairs, orders, trades)."""
 
 from django.apps import AppConfig
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 
 class ExchangeConfig(AppConfig):
@@ -8,3 +10,13 @@ class ExchangeConfig(AppConfig):
 
     default_auto_field = "django.db.models.BigAutoField"
     name = "exchange"
+
+    def ready(self) -> None:
+        """Refuses to start with a rate limit that says nothing clear."""
+        from exchange.throttling import parse_rate  # imports DRF, which needs the app registry
+
+        for name in ("API_RATE_USER", "API_RATE_ANONYMOUS"):
+            try:
+                parse_rate(getattr(settings, name))
+            except ValueError as error:
+                raise ImproperlyConfigured(f"{name}: {error}") from None

