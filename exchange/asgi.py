@@ -13,6 +13,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from exchange.authentication import WebsocketTokenMiddleware  # noqa: E402
 from exchange.production import refuse_unsafe_production  # noqa: E402
 from exchange.routing import websocket_urlpatterns  # noqa: E402
 
@@ -21,6 +22,7 @@ refuse_unsafe_production()
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_application,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(WebsocketTokenMiddleware(URLRouter(websocket_urlpatterns)))),
     }
 )

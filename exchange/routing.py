@@ -1,3 +1,10 @@
-"""Websocket URL routes; the market-data and order-update consumers are added here."""
+"""Websocket routes: public market data per pair, and a user's own order updates."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from exchange.consumers import MarketDataConsumer, OrderUpdatesConsumer
+
+websocket_urlpatterns = [
+    path("ws/market/<str:pair>/", MarketDataConsumer.as_asgi()),
+    path("ws/orders/", OrderUpdatesConsumer.as_asgi()),
+]

@@ -15,7 +15,7 @@ from rest_framework.settings import api_settings
 
 from exchange.models import AMOUNT_DECIMALS, AMOUNT_DIGITS, Order, Trade, TradingPair
 from exchange.orders import MAX_BATCH_SIZE, MAX_WAIT_SECONDS, NewOrder
-from matching.units import EXACT
+from matching.units import amount_text
 
 JSON_TYPE_NAMES = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
 # An amount as clients usually write it, which the amount field's full validation would accept unchanged.
@@ -283,11 +283,6 @@ class OrderSerializer(AmountModelSerializer):
 def _amount(value: Decimal | None) -> str | None:
     return None if value is None else amount_text(value)
 
-
-def amount_text(value: Decimal) -> str:
-    """The amount without trailing zeros, every digit kept: `Decimal.normalize` alone rounds to the default
-    context's 28 digits, and a quote volume has up to 58."""
-    return f"{EXACT.normalize(Decimal(value)):f}"
 
 
 class TradingPairSerializer(AmountModelSerializer):

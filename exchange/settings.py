@@ -224,9 +224,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = redis_url_from_env(os.environ) or embedded.ensure_embedded_redis(VAR_DIR)
 
+# Redis pub/sub: a message to a group is published once and fanned out to the group's consumers inside each
+# websocket process; the list-based layer would write one copy per consumer into Redis.
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
         "CONFIG": {"hosts": [REDIS_URL]},
     },
 }

@@ -9,6 +9,12 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 EXACT = Context(prec=120)
 
 
+def amount_text(value: Decimal) -> str:
+    """An amount as the API and the market data write it: no exponent, no trailing zeros, every digit kept
+    (`Decimal.normalize` alone rounds to the default context's 28 digits, and a quote volume has up to 58)."""
+    return f"{EXACT.normalize(Decimal(value)):f}"
+
+
 class OffGridError(ValueError):
     """A price or quantity that is not a whole number of the pair's ticks or lots."""
 

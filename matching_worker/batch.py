@@ -9,6 +9,17 @@ if TYPE_CHECKING:
     from matching_worker.session import BatchSession
 
 
+@dataclass(slots=True)
+class MarketChanges:
+    """One pair's public changes in a batch: the levels whose totals changed (side, ticks) → lots now, between
+    the engine sequences before and after the batch."""
+
+    pair_id: int
+    previous_sequence: int
+    sequence: int
+    levels: dict
+
+
 @dataclass
 class Batch:
     """Everything one transaction writes: order states and trades in lots and ticks, request and control
@@ -24,6 +35,8 @@ class Batch:
     controls: list = field(default_factory=list)    # (command id, status, reason)
     divergences: list[tuple[int, Disagreement]] = field(default_factory=list)   # (pair id, disagreement)
     breaker_trips: dict = field(default_factory=dict)   # pair id -> times its breaker opened in the batch
+    owners: dict = field(default_factory=dict)      # order id -> (owner, pair id), for the private order updates
+    market: list[MarketChanges] = field(default_factory=list)   # what to publish once the batch committed
     entries: int = 0                                # inbox entries and control commands claimed
     checkpoint: bytes = b""                         # the engines' state after the batch, as SQL
     trades_copy: str = ""                           # `trades` and `orders` in COPY's text format

@@ -10,7 +10,7 @@ from __future__ import annotations
 from matching.migration import MigratingEngine, MigrationError, MigrationSettings
 from matching.orders import CancelOrder, ReduceOrder
 from matching.units import OffGridError
-from matching_worker.batch import Batch
+from matching_worker.batch import Batch, MarketChanges
 from matching_worker.pairs import Fill, PairRuntime, json_value
 
 
@@ -23,6 +23,7 @@ def execute_claim(pairs: dict[int, PairRuntime], batch: Batch, controls: list[tu
         execute_entry(pairs[entry[3]], entry, batch)
     for pair_id in batch.touched:
         collect_migration_events(pairs[pair_id], batch)
+        collect_market_changes(pairs[pair_id], batch)
 
 
 def execute_entry(runtime: PairRuntime, entry: tuple, batch: Batch) -> None:
@@ -74,6 +75,15 @@ def apply_control(engine: MigratingEngine, kind: str, percentage: int | None, se
         raise MigrationError(f"unknown control command {kind!r}")
 
 
+def collect_market_changes(runtime: PairRuntime, batch: Batch) -> None:
+    """What the batch changed in the pair's public market: its levels' new totals and the sequences before and
+    after, handed to the publisher once the batch has committed."""
+    batch.market.append(MarketChanges(runtime.pair_id, runtime.published_sequence, runtime.engine.sequence,
+                                      runtime.changed_levels))
+    runtime.changed_levels = {}
+    runtime.published_sequence = runtime.engine.sequence
+
+
 def collect_migration_events(runtime: PairRuntime, batch: Batch) -> None:
     """The engine's divergences and breaker trips become rows and audit entries of the same transaction."""
     engine = runtime.engine
@@ -95,16 +105,18 @@ def place(runtime: PairRuntime, entry: tuple, batch: Batch) -> None:
         lots = units.lots_from_quantity(quantity)
     except OffGridError as error:
         # The API checks the grid; a tick or lot size changed since the order was accepted.
-        reject(runtime, order_id, "off_grid", str(error), batch)
+        reject(runtime, order_id, owner_id, "off_grid", str(error), batch)
         return
     # The row's vocabulary is enforced by the table's constraints, so no PlaceOrder is built to check it.
     sequence, events = runtime.engine.place(order_id, owner_id, side, lots, ticks, order_type, time_in_force,
                                             self_trade)
-    taker = Fill(side, lots)
+    taker = Fill(side, lots, owner_id)
     status, reason, priority = "filled", "", None
     for event in events:
         kind = event[0]
-        if kind == "trade":
+        if kind == "level":
+            runtime.changed_levels[event[1], event[2]] = event[3]
+        elif kind == "trade":
             trade(runtime, event, taker, sequence, batch)
         elif kind == "cancelled":
             if event[1] == order_id:
@@ -116,9 +128,9 @@ def place(runtime: PairRuntime, entry: tuple, batch: Batch) -> None:
             priority = sequence
             runtime.fills[order_id] = taker
         elif kind == "rejected":
-            reject(runtime, order_id, event[2], "", batch)
+            reject(runtime, order_id, owner_id, event[2], "", batch)
             return
-    order_row(order_id, taker, status, reason, priority, batch)
+    order_row(runtime, order_id, taker, status, reason, priority, batch)
 
 
 def trade(runtime: PairRuntime, event: tuple, taker: Fill, sequence: int, batch: Batch) -> None:
@@ -134,19 +146,20 @@ def trade(runtime: PairRuntime, event: tuple, taker: Fill, sequence: int, batch:
                          sequence, batch.now))
     if maker.filled == maker.quantity:
         del runtime.fills[maker_id]
-        order_row(maker_id, maker, "filled", "", None, batch)
+        order_row(runtime, maker_id, maker, "filled", "", None, batch)
     else:
-        order_row(maker_id, maker, "partially_filled", "", None, batch)
+        order_row(runtime, maker_id, maker, "partially_filled", "", None, batch)
 
 
 def maker_cancelled(runtime: PairRuntime, order_id: int, reason: str, batch: Batch) -> None:
     fill = runtime.fills.pop(order_id)
-    order_row(order_id, fill, "cancelled", reason, None, batch)
+    order_row(runtime, order_id, fill, "cancelled", reason, None, batch)
     batch.audit("order_cancelled", f"order:{order_id}", {"reason": reason})
 
 
-def reject(runtime: PairRuntime, order_id: int, reason: str, message: str, batch: Batch) -> None:
+def reject(runtime: PairRuntime, order_id: int, owner_id: int, reason: str, message: str, batch: Batch) -> None:
     batch.orders[order_id] = (order_id, "rejected", None, None, None, reason, None)
+    batch.owners[order_id] = (owner_id, runtime.pair_id)
     details = {"reason": reason, "pair": runtime.symbol, **({"message": message} if message else {})}
     batch.audit("order_rejected", f"order:{order_id}", details)
 
@@ -167,18 +180,22 @@ def cancel_or_reduce(runtime: PairRuntime, entry: tuple, batch: Batch) -> None:
         batch.requests.append((request_id, "rejected", events[0][2], batch.now))
         return
     batch.requests.append((request_id, "accepted", "", batch.now))
+    for event in events:
+        if event[0] == "level":
+            runtime.changed_levels[event[1], event[2]] = event[3]
     fill = runtime.fills[order_id]
     if any(event[0] == "cancelled" for event in events):
         del runtime.fills[order_id]
-        order_row(order_id, fill, "cancelled", "user", None, batch)
+        order_row(runtime, order_id, fill, "cancelled", "user", None, batch)
         batch.audit("order_cancelled", f"order:{order_id}", {"reason": "user"})
         return
     if kind == "reduce":
         fill.quantity = fill.filled + command.quantity
-        order_row(order_id, fill, "partially_filled" if fill.filled else "open", "", None, batch)
+        order_row(runtime, order_id, fill, "partially_filled" if fill.filled else "open", "", None, batch)
 
 
-def order_row(order_id: int, fill: Fill, status: str, reason: str, priority: int | None, batch: Batch) -> None:
+def order_row(runtime: PairRuntime, order_id: int, fill: Fill, status: str, reason: str, priority: int | None,
+              batch: Batch) -> None:
     """Records an order's new state in lots and ticks; the write's UPDATE turns them into Decimals with the
     pair's sizes (Decimal arithmetic here was a fifth of the worker's Python time). An order touched twice in
     a batch keeps the priority its first row gave it."""
@@ -187,3 +204,4 @@ def order_row(order_id: int, fill: Fill, status: str, reason: str, priority: int
         if previous is not None:
             priority = previous[6]
     batch.orders[order_id] = (order_id, status, fill.filled, fill.notional, fill.quantity, reason, priority)
+    batch.owners[order_id] = (fill.owner, runtime.pair_id)

@@ -29,6 +29,7 @@ class Fill:
 
     side: str
     quantity: int          # lots: filled + remaining
+    owner: int             # whose order it is: its private updates go to them
     filled: int = 0        # lots
     notional: int = 0      # sum of ticks × lots of its trades
 
@@ -44,7 +45,8 @@ class PairRuntime:
     trade_sequence: int
     last_inbox_sequence: int
     fills: dict = field(default_factory=dict)       # order id -> Fill, for orders on the book
-
+    changed_levels: dict = field(default_factory=dict)   # (side, ticks) -> lots now, in the batch being computed
+    published_sequence: int = 0                    # the engine's sequence the last batch handed to publish left
 
 def load_pairs(shard: int, served: dict[int, PairRuntime], adaptive_class: type) -> dict[int, PairRuntime]:
     """The shard's pairs not in `served`, each rebuilt from its committed state."""
@@ -76,7 +78,7 @@ def load_pair(pair_id: int, symbol: str, units: PairUnits, adaptive_class: type)
         rows = cursor.fetchall()
     resting, fills = [], {}
     for order_id, owner_id, side, price, quantity, filled, notional in rows:
-        fill = Fill(side, units.lots_from_quantity(quantity), units.lots_from_quantity(filled),
+        fill = Fill(side, units.lots_from_quantity(quantity), owner_id, units.lots_from_quantity(filled),
                     units.ticks_lots_from_notional(notional))
         fills[order_id] = fill
         resting.append(RestingOrder(order_id, owner_id, side, units.ticks_from_price(price),
@@ -85,7 +87,8 @@ def load_pair(pair_id: int, symbol: str, units: PairUnits, adaptive_class: type)
     breaker = CircuitBreaker(migration.breaker, breaker_state, trips, now=time.monotonic())
     engine = engine_in_mode(symbol, mode, BookSnapshot(tuple(resting), frozenset()), command_sequence,
                             percentage, migration, breaker, adaptive_class)
-    return PairRuntime(pair_id, symbol, units, engine, trade_sequence, last_inbox, fills)
+    return PairRuntime(pair_id, symbol, units, engine, trade_sequence, last_inbox, fills,
+                       published_sequence=engine.sequence)
 
 
 def engine_in_mode(symbol: str, mode: str, snapshot: BookSnapshot, sequence: int, percentage: int,

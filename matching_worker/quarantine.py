@@ -84,7 +84,7 @@ def isolate_suspects(worker: MatchingWorker, suspects: int) -> None:
         if batch is None and limit > 0:
             break                           # nothing left pending
         if batch is not None:
-            worker.count(batch)
+            worker.committed(batch)
             suspects -= batch.entries
         limit = max(1, limit)
 

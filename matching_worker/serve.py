@@ -139,7 +139,7 @@ class ShardServer:
             if following is not None:
                 following.session.rollback()
             raise
-        self.worker.count(committed)
+        self.worker.committed(committed)
 
     # ---- signs of life --------------------------------------------------------------------------
     def heartbeat(self, stopping: bool = False) -> None:

@@ -16,6 +16,7 @@ from matching_worker.claim import claim_controls, claim_inbox
 from matching_worker.execute import execute_claim
 from matching_worker.health_recorder import HealthRecorder
 from matching_worker.pairs import PairRuntime, adaptive_book_class, load_pairs
+from matching_worker.publish import MarketPublisher
 from matching_worker.quarantine import Quarantine
 from matching_worker.session import SHARD_LOCK_CLASS, BatchSession
 from matching_worker.write import format_batch, write_batch
@@ -27,7 +28,8 @@ class MatchingWorker:
     """The books of one shard and their batches: `prepare_batch` claims and computes a batch in a session's
     transaction, `commit_batch` writes and commits it; `process_batch` does both."""
 
-    def __init__(self, shard: int, max_batch: int = 5000, heartbeat_every: float = 2.0) -> None:
+    def __init__(self, shard: int, max_batch: int = 5000, heartbeat_every: float = 2.0,
+                 publisher: MarketPublisher | None = None) -> None:
         self.shard = shard
         self.max_batch = max_batch
         self.heartbeat_every = heartbeat_every
@@ -41,6 +43,7 @@ class MatchingWorker:
         self.batches = 0
         self.commands = 0
         self.adaptive_class = adaptive_book_class()
+        self.publisher = publisher            # None: nothing is published (tests and shells)
         self.sessions = (BatchSession(shard, SHARD_LOCK_CLASS), BatchSession(shard, SHARD_LOCK_CLASS + 1))
         self.quarantine = Quarantine(shard, self.actor)
         # Health samples every METRICS_COLLECTION_INTERVAL (sooner when heartbeats are sooner, as in tests).
@@ -51,6 +54,7 @@ class MatchingWorker:
         """(Re)builds every book of the shard from the committed state."""
         self.pairs = load_pairs(self.shard, {}, self.adaptive_class)
         self.stale = False
+        self._publish_snapshots(self.pairs)
         log.info("books loaded", extra={"event": "books_loaded", "shard": self.shard,
                                         "pairs": [p.symbol for p in self.pairs.values()],
                                         "resting": sum(len(p.fills) for p in self.pairs.values())})
@@ -61,9 +65,15 @@ class MatchingWorker:
         that batch holds none of a new pair's orders, and the writer thread never reads `self.pairs`."""
         added = load_pairs(self.shard, self.pairs, self.adaptive_class)
         self.pairs.update(added)
+        self._publish_snapshots(added)
         if added:
             log.info("pairs added", extra={"event": "pairs_added", "shard": self.shard,
                                            "pairs": [runtime.symbol for runtime in added.values()]})
+
+    def _publish_snapshots(self, pairs: dict[int, PairRuntime]) -> None:
+        if self.publisher is not None:
+            for runtime in pairs.values():
+                self.publisher.reset(runtime)
 
     # ---- one batch ----------------------------------------------------------------------------
     def process_batch(self) -> int:
@@ -73,7 +83,7 @@ class MatchingWorker:
         if batch is None:
             return 0
         self.commit_batch(batch)
-        self.count(batch)
+        self.committed(batch)
         return batch.entries
 
     def prepare_batch(self, session: BatchSession, in_flight: Batch | None = None, limit: int | None = None,
@@ -119,8 +129,10 @@ class MatchingWorker:
             self._fail(batch.session)
             raise
 
-    def count(self, batch: Batch) -> None:
-        """A committed batch: its entries are no longer in hand."""
+    def committed(self, batch: Batch) -> None:
+        """A committed batch: its entries are no longer in hand, and its market data is published."""
+        if self.publisher is not None:
+            self.publisher.publish(batch)
         self.in_hand -= batch.entries
         self.batches += 1
         self.commands += batch.entries
@@ -134,6 +146,8 @@ class MatchingWorker:
         self.stale = True
 
     def close(self) -> None:
-        """Closes the batch sessions (and so releases the shard)."""
+        """Closes the batch sessions (and so releases the shard), after publishing what is committed."""
+        if self.publisher is not None:
+            self.publisher.close()
         for session in self.sessions:
             session.close()

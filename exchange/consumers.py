@@ -1,0 +1,138 @@
+"""Websocket market data and order updates (Channels), fed by what the matching worker publishes after each
+committed batch (`exchange/market_feed.py`).
+
+`ws/market/<PAIR>/`: the client sends `{"op": "subscribe", "channels": ["depth", "trades"]}`; it gets a
+`snapshot` of the whole book at a sequence, then an `update` per batch of the worker (the levels whose total
+changed, the trades, the sequence before and after, the checksum of the top levels). Should the stream ever
+skip a batch, the consumer sends a fresh snapshot instead of the update: a client's book is never silently
+wrong.
+
+`ws/orders/`: an authenticated user's own order updates (a session, or `Authorization: Token <key>`).
+"""
+from __future__ import annotations
+
+from functools import cache
+
+import redis.asyncio
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+
+from exchange.market_feed import book_key, checksum, market_group, orders_group, sequence_key, sorted_levels
+from exchange.pairs import pair_by_symbol
+
+CHANNELS = ("depth", "trades")
+CLOSE_UNKNOWN_PAIR = 4004
+CLOSE_NOT_AUTHENTICATED = 4001
+
+
+@cache
+def market_store() -> redis.asyncio.Redis:
+    """The published state, read by this process's websocket consumers (one event loop, one pool)."""
+    return redis.asyncio.Redis.from_url(settings.REDIS_URL, decode_responses=True)
+
+
+async def read_snapshot(symbol: str) -> dict:
+    """The published book of the pair and the sequence it is at, read in one transaction."""
+    async with market_store().pipeline(transaction=True) as pipeline:
+        pipeline.hgetall(book_key(symbol, "buy"))
+        pipeline.hgetall(book_key(symbol, "sell"))
+        pipeline.get(sequence_key(symbol))
+        bids, asks, sequence = await pipeline.execute()
+    bids, asks = sorted_levels(bids, "buy"), sorted_levels(asks, "sell")
+    return {"type": "snapshot", "pair": symbol, "sequence": int(sequence or 0), "bids": bids, "asks": asks,
+            "checksum": checksum(bids, asks)}
+
+
+class MarketDataConsumer(AsyncJsonWebsocketConsumer):
+    """One client's subscription to one pair's depth and trades."""
+
+    async def connect(self) -> None:
+        self.symbol = self.scope["url_route"]["kwargs"]["pair"].upper()
+        self.channels: set[str] = set()
+        self.sequence: int | None = None
+        await self.accept()
+        if await database_sync_to_async(pair_by_symbol)(self.symbol) is None:
+            await self.send_error("unknown_pair", f"there is no pair {self.symbol!r}")
+            await self.close(CLOSE_UNKNOWN_PAIR)
+
+    async def disconnect(self, code: int) -> None:
+        if self.channels:
+            await self.channel_layer.group_discard(market_group(self.symbol), self.channel_name)
+
+    async def receive_json(self, content: object, **kwargs) -> None:
+        if not isinstance(content, dict) or content.get("op") not in ("subscribe", "unsubscribe"):
+            await self.send_error("invalid_message", 'send {"op": "subscribe", "channels": ["depth", "trades"]}')
+            return
+        channels = content.get("channels", list(CHANNELS))
+        if not isinstance(channels, list) or not channels or not set(channels) <= set(CHANNELS):
+            await self.send_error("invalid_channels", f"channels is a list of {', '.join(CHANNELS)}")
+            return
+        if content["op"] == "unsubscribe":
+            self.channels -= set(channels)
+            return
+        if not self.channels:
+            await self.channel_layer.group_add(market_group(self.symbol), self.channel_name)
+        self.channels |= set(channels)
+        await self.send_snapshot()
+        await self.send_json({"type": "subscribed", "pair": self.symbol, "channels": sorted(self.channels)})
+
+    async def send_snapshot(self) -> None:
+        snapshot = await read_snapshot(self.symbol)
+        self.sequence = snapshot["sequence"]
+        if "depth" in self.channels:
+            await self.send_json(snapshot)
+
+    async def market_update(self, event: dict) -> None:
+        """A batch of the worker, published after its commit."""
+        if self.sequence is None or event["sequence"] <= self.sequence:
+            return                               # the snapshot sent already holds it
+        if event["previous_sequence"] != self.sequence:
+            await self.send_snapshot()           # a batch was missed on the way: start over from the state
+            return
+        self.sequence = event["sequence"]
+        update = {"type": "update", "pair": self.symbol, "previous_sequence": event["previous_sequence"],
+                  "sequence": event["sequence"]}
+        if "depth" in self.channels:
+            update.update(bids=event["bids"], asks=event["asks"], checksum=event["checksum"])
+        if "trades" in self.channels:
+            update["trades"] = event["trades"]
+        await self.send_json(update)
+
+    async def market_snapshot(self, event: dict) -> None:
+        """The worker (re)started serving the pair: its whole book, which replaces the client's."""
+        if self.sequence is None:
+            return
+        self.sequence = event["sequence"]
+        if "depth" in self.channels:
+            await self.send_json({key: event[key] for key in ("pair", "sequence", "bids", "asks", "checksum")}
+                                 | {"type": "snapshot"})
+
+    async def send_error(self, code: str, message: str) -> None:
+        await self.send_json({"type": "error", "code": code, "message": message})
+
+
+class OrderUpdatesConsumer(AsyncJsonWebsocketConsumer):
+    """One user's own order updates; nobody else's ever reach it."""
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        await self.accept()
+        if user is None or not user.is_authenticated:
+            await self.send_json({"type": "error", "code": "not_authenticated",
+                                  "message": "log in, or send Authorization: Token <key>"})
+            await self.close(CLOSE_NOT_AUTHENTICATED)
+            return
+        self.group = orders_group(user.pk)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.send_json({"type": "subscribed", "channels": ["orders"]})
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive_json(self, content: object, **kwargs) -> None:
+        await self.send_json({"type": "error", "code": "invalid_message", "message": "this stream only sends"})
+
+    async def orders_update(self, event: dict) -> None:
+        await self.send_json({"type": "orders", "orders": event["orders"]})

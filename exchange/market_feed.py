@@ -1,0 +1,62 @@
+"""The published market data: what the matching worker publishes after each committed batch, and where.
+
+The contract between the worker (the only writer) and the web (readers: websocket consumers and the REST
+market data):
+
+- **State in Redis**, per pair, rewritten by each batch in one transaction: the book's levels
+  (`md:<PAIR>:bids`, `md:<PAIR>:asks`: price → total quantity, as decimal strings), the sequence the book is
+  at (`md:<PAIR>:sequence`, the engine's command sequence after the batch) and the recent trades
+  (`md:<PAIR>:trades`, newest first, the last RECENT_TRADES).
+- **Messages on the channel layer**, after the state: one per pair per batch to the group `market.<PAIR>`
+  (`update`: the levels that changed, the trades, the sequence before and after, the checksum), a `snapshot`
+  when the worker (re)starts serving a pair, and one per owner per batch to `orders.<user id>` (their orders'
+  new states).
+
+A client keeps a book by taking a snapshot at sequence S and applying every update whose
+`previous_sequence` is its current sequence; an update whose `previous_sequence` is ahead of it means it
+missed one, and it takes a new snapshot. The checksum proves its top levels equal the worker's.
+"""
+from __future__ import annotations
+
+import zlib
+from decimal import Decimal
+
+RECENT_TRADES = 500
+CHECKSUM_LEVELS = 10
+
+
+def market_group(symbol: str) -> str:
+    return f"market.{symbol}"
+
+
+def orders_group(user_id: int) -> str:
+    return f"orders.{user_id}"
+
+
+def book_key(symbol: str, side: str) -> str:
+    return f"md:{symbol}:{'bids' if side == 'buy' else 'asks'}"
+
+
+def sequence_key(symbol: str) -> str:
+    return f"md:{symbol}:sequence"
+
+
+def trades_key(symbol: str) -> str:
+    return f"md:{symbol}:trades"
+
+
+def checksum(bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> int:
+    """CRC32 of the top CHECKSUM_LEVELS levels of each side, best first, interleaved bid then ask:
+    `price:quantity` joined by `:`, amounts as the API writes them ("50000.01", "0.5")."""
+    parts = []
+    for index in range(CHECKSUM_LEVELS):
+        for side in (bids, asks):
+            if index < len(side):
+                parts.extend(side[index])
+    return zlib.crc32(":".join(parts).encode())
+
+
+def sorted_levels(levels: dict[str, str], side: str, limit: int | None = None) -> list[tuple[str, str]]:
+    """A side's levels, best price first (bids highest, asks lowest), at most `limit`."""
+    ordered = sorted(levels.items(), key=lambda level: Decimal(level[0]), reverse=side == "buy")
+    return ordered if limit is None else ordered[:limit]
