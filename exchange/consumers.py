@@ -18,7 +18,15 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from exchange.market_feed import book_key, checksum, market_group, orders_group, sequence_key, sorted_levels
+from exchange.market_feed import (
+    book_key,
+    checksum,
+    listening_owners_key,
+    market_group,
+    orders_group,
+    sequence_key,
+    sorted_levels,
+)
 from exchange.pairs import pair_by_symbol
 
 CHANNELS = ("depth", "trades")
@@ -123,13 +131,15 @@ class OrderUpdatesConsumer(AsyncJsonWebsocketConsumer):
                                   "message": "log in, or send Authorization: Token <key>"})
             await self.close(CLOSE_NOT_AUTHENTICATED)
             return
-        self.group = orders_group(user.pk)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.owner = user.pk
+        await self.channel_layer.group_add(orders_group(self.owner), self.channel_name)
+        await market_store().hincrby(listening_owners_key(), str(self.owner), 1)
         await self.send_json({"type": "subscribed", "channels": ["orders"]})
 
     async def disconnect(self, code: int) -> None:
-        if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        if hasattr(self, "owner"):
+            await market_store().hincrby(listening_owners_key(), str(self.owner), -1)
+            await self.channel_layer.group_discard(orders_group(self.owner), self.channel_name)
 
     async def receive_json(self, content: object, **kwargs) -> None:
         await self.send_json({"type": "error", "code": "invalid_message", "message": "this stream only sends"})

@@ -45,6 +45,12 @@ def trades_key(symbol: str) -> str:
     return f"md:{symbol}:trades"
 
 
+def listening_owners_key() -> str:
+    """How many `ws/orders/` streams each user has open, across the websocket processes: the worker builds
+    order updates for these users only (building them for everyone cost a third of a publication)."""
+    return "md:listening-owners"
+
+
 def checksum(bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> int:
     """CRC32 of the top CHECKSUM_LEVELS levels of each side, best first, interleaved bid then ask:
     `price:quantity` joined by `:`, amounts as the API writes them ("50000.01", "0.5")."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
+from functools import cache
 
 # Exact arithmetic for every amount the database can hold (prices and quantities of 38 digits, notionals of
 # 58): the default context keeps 28 significant digits and rounds the rest away without a word.
@@ -30,6 +31,14 @@ class PairUnits:
         if not (self.tick_size > 0 and self.lot_size > 0):
             raise ValueError("tick_size and lot_size must be positive")
 
+    def price_text(self, ticks: int) -> str:
+        """`amount_text(price_from_ticks(ticks))`, without Decimal arithmetic for a power-of-ten tick."""
+        return _steps_text(ticks, self.tick_size)
+
+    def quantity_text(self, lots: int) -> str:
+        """`amount_text(quantity_from_lots(lots))`, without Decimal arithmetic for a power-of-ten lot."""
+        return _steps_text(lots, self.lot_size)
+
     def ticks_from_price(self, price: Decimal) -> int:
         return _whole_steps(price, self.tick_size, "price", "tick size")
 
@@ -48,6 +57,27 @@ class PairUnits:
         lot 1e-17) is stored rounded. Refusing such a value would keep the shard's worker from starting."""
         steps = EXACT.divide(notional, EXACT.multiply(self.tick_size, self.lot_size))
         return int(steps.to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
+def _steps_text(steps: int, step: Decimal) -> str:
+    """The text of `steps` × `step`. The market data writes thousands of amounts a batch, and the grids of the
+    big pairs are powers of ten (0.01, 0.00001), where the text is the integer with a point moved: a tenth of
+    Decimal's cost."""
+    exponent = _power_of_ten(step)
+    if exponent is None or steps < 0:
+        return amount_text(EXACT.multiply(step, steps))
+    if exponent >= 0:
+        return str(steps * 10**exponent) if steps else "0"
+    digits = str(steps).rjust(-exponent + 1, "0")
+    whole, fraction = digits[:exponent], digits[exponent:].rstrip("0")
+    return f"{whole}.{fraction}" if fraction else whole
+
+
+@cache
+def _power_of_ten(step: Decimal) -> int | None:
+    """k when `step` is 10^k, else None."""
+    sign, digits, exponent = step.normalize(EXACT).as_tuple()
+    return exponent if digits == (1,) and not sign else None
 
 
 def _whole_steps(value: Decimal, step: Decimal, what: str, step_name: str) -> int:

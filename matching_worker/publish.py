@@ -25,6 +25,7 @@ from exchange.market_feed import (
     RECENT_TRADES,
     book_key,
     checksum,
+    listening_owners_key,
     market_group,
     orders_group,
     sequence_key,
@@ -56,7 +57,7 @@ class PublishedBook:
             levels.pop(key, None)
 
     def text(self, ticks: int, lots: int) -> tuple[str, str]:
-        return amount_text(self.units.price_from_ticks(ticks)), amount_text(self.units.quantity_from_lots(lots))
+        return self.units.price_text(ticks), self.units.quantity_text(lots)
 
     def side_text(self, side: str, depth: int | None = None) -> list[tuple[str, str]]:
         levels = self.bids if side == "buy" else self.asks
@@ -119,16 +120,17 @@ class MarketPublisher:
             return [self._write_snapshot(store, book)]
         _, batch, committed_at = item
         messages = []
+        executed_at = batch.now.isoformat().replace("+00:00", "Z")
         with store.pipeline(transaction=True) as pipeline:
             for changes in batch.market:
                 book = self.books.get(changes.pair_id)
                 if book is None:
                     continue
-                message = self._update(pipeline, book, changes, batch, committed_at)
+                message = self._update(pipeline, book, changes, batch, executed_at, committed_at)
                 if message is not None:
                     messages.append(message)
             pipeline.execute()
-        return messages + self._order_updates(batch, committed_at)
+        return messages + self._order_updates(batch, self._listening_owners(store), committed_at)
 
     @staticmethod
     def _write_snapshot(store: redis.Redis, book: PublishedBook) -> tuple[str, dict]:
@@ -146,9 +148,10 @@ class MarketPublisher:
             "checksum": book.checksum()}
 
     @staticmethod
-    def _update(pipeline, book: PublishedBook, changes, batch: Batch, committed_at: float) -> tuple[str, dict] | None:
+    def _update(pipeline, book: PublishedBook, changes, batch: Batch, executed_at: str,
+                committed_at: float) -> tuple[str, dict] | None:
         trades = [{"sequence": row[1], "price": amount_text(row[4]), "quantity": amount_text(row[5]),
-                   "taker_side": row[6], "executed_at": row[8].isoformat().replace("+00:00", "Z")}
+                   "taker_side": row[6], "executed_at": executed_at}
                   for row in batch.trades if row[0] == changes.pair_id]
         if not changes.levels and not trades:
             return None
@@ -163,26 +166,34 @@ class MarketPublisher:
                 pipeline.hdel(book_key(book.symbol, side), price)
         previous, book.sequence = book.sequence, changes.sequence
         pipeline.set(sequence_key(book.symbol), book.sequence)
-        if trades:
-            pipeline.lpush(trades_key(book.symbol), *(json.dumps(trade) for trade in trades))
+        if trades:       # only the newest RECENT_TRADES are kept: a big batch writes no more than those
+            pipeline.lpush(trades_key(book.symbol), *(json.dumps(trade) for trade in trades[-RECENT_TRADES:]))
             pipeline.ltrim(trades_key(book.symbol), 0, RECENT_TRADES - 1)
         return market_group(book.symbol), {
             "type": "market.update", "pair": book.symbol, "previous_sequence": previous, "sequence": book.sequence,
             "bids": changed["buy"], "asks": changed["sell"], "trades": trades, "checksum": book.checksum(),
             "committed_at": committed_at}
 
-    def _order_updates(self, batch: Batch, committed_at: float) -> list[tuple[str, dict]]:
-        """Each owner's orders changed by the batch, one message per owner."""
+    @staticmethod
+    def _listening_owners(store: redis.Redis) -> set[int]:
+        return {int(owner) for owner, streams in store.hgetall(listening_owners_key()).items() if int(streams) > 0}
+
+    def _order_updates(self, batch: Batch, listening: set[int], committed_at: float) -> list[tuple[str, dict]]:
+        """The orders the batch changed of each owner listening, one message per owner."""
         by_owner: dict[int, list[dict]] = {}
+        if not listening:
+            return []
         for order_id, status, filled, _, quantity, reason, _ in batch.orders.values():
             owner, pair_id = batch.owners[order_id]
+            if owner not in listening:
+                continue
             book = self.books.get(pair_id)
             if book is None:
                 continue
             update = {"id": order_id, "pair": book.symbol, "status": status, "reason": reason}
             if filled is not None:           # a rejected order's amounts stay as the API wrote them
-                update["filled_quantity"] = amount_text(book.units.quantity_from_lots(filled))
-                update["remaining_quantity"] = amount_text(book.units.quantity_from_lots(quantity - filled))
+                update["filled_quantity"] = book.units.quantity_text(filled)
+                update["remaining_quantity"] = book.units.quantity_text(quantity - filled)
             by_owner.setdefault(owner, []).append(update)
         return [(orders_group(owner), {"type": "orders.update", "orders": orders, "committed_at": committed_at})
                 for owner, orders in by_owner.items()]
