@@ -115,6 +115,19 @@ def migration_section(orders: int) -> dict:
     return figures
 
 
+def marketdata_section() -> dict:
+    print(f"== marketdata: websocket clients of BTCUSDT while the pipeline runs, {os.cpu_count()} cores ==")
+    env = benchmark_database_environment()
+    result = subprocess.run([sys.executable, "-m", "benchmarks.market_data"], env=env, cwd=ROOT, check=True,
+                            stdout=subprocess.PIPE, text=True)
+    f = json.loads(result.stdout.strip().splitlines()[-1])
+    print(f"{f['clients']} clients, {f['offered_orders_per_s']:,} orders/s offered: {f['updates_per_s']:,} updates/s"
+          f" delivered; publish p50 {f['publish_p50_ms']} ms p99 {f['publish_p99_ms']} ms; delivery p50"
+          f" {f['delivery_p50_ms']} ms p99 {f['delivery_p99_ms']} ms; {f['out_of_sequence']} out of sequence;"
+          f" {f['memory_per_connection_kb']} kB per connection")
+    return f
+
+
 def write(name: str, figures: dict) -> None:
     OUTPUT.mkdir(parents=True, exist_ok=True)
     path = OUTPUT / f"{name}.json"
@@ -124,7 +137,8 @@ def write(name: str, figures: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Trading benchmarks")
-    parser.add_argument("--section", choices=["engine", "pipeline", "migration", "http", "all"], default="all")
+    parser.add_argument("--section", choices=["engine", "pipeline", "migration", "http", "marketdata", "all"],
+                        default="all")
     parser.add_argument("--commands", type=int, default=1_000_000, help="engine: commands per workload")
     parser.add_argument("--runs", type=int, default=3, help="engine: runs per figure (the median is kept)")
     parser.add_argument("--orders", type=int, default=1_000_000,
@@ -138,6 +152,8 @@ def main() -> None:
         write("migration", migration_section(min(options.orders, 200_000)))
     if options.section in ("http", "all"):
         write("http", http_section())
+    if options.section in ("marketdata", "all"):
+        write("marketdata", marketdata_section())
 
 
 if __name__ == "__main__":

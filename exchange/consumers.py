@@ -100,7 +100,8 @@ class MarketDataConsumer(AsyncJsonWebsocketConsumer):
             return
         self.sequence = event["sequence"]
         update = {"type": "update", "pair": self.symbol, "previous_sequence": event["previous_sequence"],
-                  "sequence": event["sequence"]}
+                  "sequence": event["sequence"], "committed_at": event["committed_at"],
+                  "published_at": event["published_at"]}
         if "depth" in self.channels:
             update.update(bids=event["bids"], asks=event["asks"], checksum=event["checksum"])
         if "trades" in self.channels:

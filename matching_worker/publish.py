@@ -110,7 +110,9 @@ class MarketPublisher:
 
     @staticmethod
     async def _send(layer, messages: list[tuple[str, dict]]) -> None:
+        published_at = time.time()
         for group, message in messages:
+            message["published_at"] = published_at
             await layer.group_send(group, message)
 
     def _apply(self, store: redis.Redis, item: tuple) -> list[tuple[str, dict]]:

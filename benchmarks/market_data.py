@@ -1,0 +1,145 @@
+"""Market data benchmark: websocket clients of one pair while the order pipeline runs, on a scratch database.
+
+Run by `benchmarks.trading --section marketdata` in a child process whose environment points at the
+benchmark database. It starts the websocket server and the shard's worker as `run_exchange` does, connects
+MARKETDATA_CLIENTS (100) clients to `ws/market/BTCUSDT/` (depth and trades), offers orders to the inbox at
+MARKETDATA_RATE (5,000/s) for MARKETDATA_SECONDS (20 s), and reports:
+
+- `updates_per_s`: level updates and trades delivered, counted one by one, summed over the clients;
+- `publish_p99_ms`: a batch's commit to its publication (the worker's own stamps);
+- `delivery_p99_ms`: a batch's commit to a client's receipt of its update;
+- `memory_per_connection_kb`: the websocket server's resident memory added per connected client.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exchange.settings")
+django.setup()
+
+import websockets  # noqa: E402
+from django.db import connection  # noqa: E402
+
+from benchmarks.pipeline import insert_pending, order_rows, reset, setup_market  # noqa: E402
+from exchange.management.commands.run_exchange import child_processes  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+PORT = int(os.environ.get("MARKETDATA_PORT", "18180"))
+
+
+def start_servers() -> dict[str, subprocess.Popen]:
+    children = {child.name: child for child in child_processes(PORT - 1, PORT, [0])}
+    env = {**os.environ, "DEBUG": "false", "LOG_LEVEL": "warning"}
+    return {name: subprocess.Popen(children[name].argv, cwd=ROOT, env={**env, **children[name].env},
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            for name in ("websockets", "matching-worker-0")}
+
+
+def resident_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+
+
+class Client:
+    """One websocket client: counts what it receives and when, from each update's commit."""
+
+    def __init__(self) -> None:
+        self.updates = 0
+        self.delivery_ms: list[float] = []
+        self.publish_ms: list[float] = []
+        self.out_of_sequence = 0
+
+    async def run(self, ready: asyncio.Event, stop: asyncio.Event) -> None:
+        async with websockets.connect(f"ws://127.0.0.1:{PORT}/ws/market/BTCUSDT/", max_size=None) as socket:
+            await socket.send(json.dumps({"op": "subscribe", "channels": ["depth", "trades"]}))
+            ready.set()
+            sequence = None
+            while not stop.is_set():
+                try:
+                    raw = await asyncio.wait_for(socket.recv(), 0.5)
+                except TimeoutError:
+                    continue
+                received = time.time()
+                message = json.loads(raw)
+                if message["type"] == "snapshot":
+                    sequence = message["sequence"]
+                elif message["type"] == "update":
+                    self.out_of_sequence += message["previous_sequence"] != sequence
+                    sequence = message["sequence"]
+                    self.updates += len(message["bids"]) + len(message["asks"]) + len(message["trades"])
+                    self.delivery_ms.append((received - message["committed_at"]) * 1000)
+                    self.publish_ms.append((message["published_at"] - message["committed_at"]) * 1000)
+
+
+def offer_orders(rate: int, seconds: int, pair_ids: dict, owners: list) -> float:
+    """Commits orders to the inbox at `rate` per second, a transaction every 5 ms; returns the rate offered."""
+    rows = order_rows(rate * seconds, 11, pair_ids, owners)         # half of them BTCUSDT's, half ETHUSDT's
+    per_tick = max(1, rate // 200)
+    started = time.monotonic()
+    with connection.cursor() as cursor:
+        for index in range(0, len(rows), per_tick):
+            due = started + index / rate
+            if (delay := due - time.monotonic()) > 0:
+                time.sleep(delay)
+            insert_pending(cursor, rows[index:index + per_tick])
+    return len(rows) / (time.monotonic() - started)
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(len(ordered) * share))], 2) if ordered else 0.0
+
+
+async def measure(clients: int, rate: int, seconds: int, pair_ids: dict, owners: list, server_pid: int) -> dict:
+    memory_before = resident_kb(server_pid)
+    listeners = [Client() for _ in range(clients)]
+    ready = [asyncio.Event() for _ in listeners]
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(client.run(flag, stop)) for client, flag in zip(listeners, ready, strict=True)]
+    await asyncio.gather(*(flag.wait() for flag in ready))
+    await asyncio.sleep(1.0)
+    memory_per_connection = (resident_kb(server_pid) - memory_before) / clients
+    started = time.monotonic()
+    offered = await asyncio.get_running_loop().run_in_executor(None, offer_orders, rate, seconds, pair_ids, owners)
+    await asyncio.sleep(2.0)                      # the last batches' publication and delivery
+    elapsed = time.monotonic() - started
+    stop.set()
+    await asyncio.gather(*tasks)
+    delivery = [ms for client in listeners for ms in client.delivery_ms]
+    publish = [ms for ms in listeners[0].publish_ms]
+    return {"clients": clients, "offered_orders_per_s": round(offered),
+            "updates_per_s": round(sum(client.updates for client in listeners) / elapsed),
+            "publish_p50_ms": percentile(publish, 0.5), "publish_p99_ms": percentile(publish, 0.99),
+            "delivery_p50_ms": percentile(delivery, 0.5), "delivery_p99_ms": percentile(delivery, 0.99),
+            "out_of_sequence": sum(client.out_of_sequence for client in listeners),
+            "memory_per_connection_kb": round(memory_per_connection, 1)}
+
+
+def main() -> None:
+    clients = int(os.environ.get("MARKETDATA_CLIENTS", "100"))
+    rate = int(os.environ.get("MARKETDATA_RATE", "5000"))
+    seconds = int(os.environ.get("MARKETDATA_SECONDS", "20"))
+    pair_ids, owners = setup_market()
+    reset()
+    servers = start_servers()
+    try:
+        time.sleep(4)                              # the server listens and the worker loads
+        figures = asyncio.run(measure(clients, rate, seconds, pair_ids, owners, servers["websockets"].pid))
+    finally:
+        for server in servers.values():
+            server.terminate()
+        for server in servers.values():
+            server.wait(30)
+    reset()
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
