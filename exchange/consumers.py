@@ -11,6 +11,7 @@ wrong.
 """
 from __future__ import annotations
 
+import json
 from functools import cache
 
 import redis.asyncio
@@ -50,6 +51,29 @@ async def read_snapshot(symbol: str) -> dict:
     bids, asks = sorted_levels(bids, "buy"), sorted_levels(asks, "sell")
     return {"type": "snapshot", "pair": symbol, "sequence": int(sequence or 0), "bids": bids, "asks": asks,
             "checksum": checksum(bids, asks)}
+
+
+ENCODED_KEPT = 256
+_encoded_updates: dict[tuple, str] = {}
+
+
+def encoded_update(event: dict, channels: frozenset[str]) -> str:
+    """The update as the clients of these channels get it, encoded once per process: every client of the pair
+    gets the same text (encoding it per client was most of the fan-out's time)."""
+    key = (event["pair"], event["sequence"], channels)
+    text = _encoded_updates.get(key)
+    if text is None:
+        if len(_encoded_updates) >= ENCODED_KEPT:
+            _encoded_updates.clear()
+        update = {"type": "update", "pair": event["pair"], "previous_sequence": event["previous_sequence"],
+                  "sequence": event["sequence"], "committed_at": event["committed_at"],
+                  "published_at": event["published_at"]}
+        if "depth" in channels:
+            update.update(bids=event["bids"], asks=event["asks"], checksum=event["checksum"])
+        if "trades" in channels:
+            update["trades"] = event["trades"]
+        text = _encoded_updates[key] = json.dumps(update)
+    return text
 
 
 class MarketDataConsumer(AsyncJsonWebsocketConsumer):
@@ -99,14 +123,7 @@ class MarketDataConsumer(AsyncJsonWebsocketConsumer):
             await self.send_snapshot()           # a batch was missed on the way: start over from the state
             return
         self.sequence = event["sequence"]
-        update = {"type": "update", "pair": self.symbol, "previous_sequence": event["previous_sequence"],
-                  "sequence": event["sequence"], "committed_at": event["committed_at"],
-                  "published_at": event["published_at"]}
-        if "depth" in self.channels:
-            update.update(bids=event["bids"], asks=event["asks"], checksum=event["checksum"])
-        if "trades" in self.channels:
-            update["trades"] = event["trades"]
-        await self.send_json(update)
+        await self.send(text_data=encoded_update(event, frozenset(self.channels)))
 
     async def market_snapshot(self, event: dict) -> None:
         """The worker (re)started serving the pair: its whole book, which replaces the client's."""
