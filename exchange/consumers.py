@@ -1,11 +1,12 @@
 """Websocket market data and order updates (Channels), fed by what the matching worker publishes after each
 committed batch (`exchange/market_feed.py`).
 
-`ws/market/<PAIR>/`: the client sends `{"op": "subscribe", "channels": ["depth", "trades"]}`; it gets a
-`snapshot` of the whole book at a sequence, then an `update` per batch of the worker (the levels whose total
-changed, the trades, the sequence before and after, the checksum of the top levels). Should the stream ever
-skip a batch, the consumer sends a fresh snapshot instead of the update: a client's book is never silently
-wrong.
+`ws/market/<PAIR>/`: the client sends `{"op": "subscribe", "channels": ["depth", "trades", "ticker",
+"klines"]}`; it gets a `snapshot` of the whole book at a sequence (and the current `ticker` and `kline`), then an
+`update` per batch of the worker (the levels whose total changed, the trades, the 1-minute klines they changed
+and the ticker, the sequence before and after, the checksum of the top levels), and a `ticker` when the minute
+turns. Should the stream ever skip a batch, the consumer sends a fresh snapshot instead of the update: a
+client's book is never silently wrong.
 
 `ws/orders/`: an authenticated user's own order updates (a session, or `Authorization: Token <key>`).
 """
@@ -22,15 +23,17 @@ from django.conf import settings
 from exchange.market_feed import (
     book_key,
     checksum,
+    kline_key,
     listening_owners_key,
     market_group,
     orders_group,
     sequence_key,
     sorted_levels,
+    ticker_key,
 )
 from exchange.pairs import pair_by_symbol
 
-CHANNELS = ("depth", "trades")
+CHANNELS = ("depth", "trades", "ticker", "klines")
 CLOSE_UNKNOWN_PAIR = 4004
 CLOSE_NOT_AUTHENTICATED = 4001
 
@@ -41,16 +44,20 @@ def market_store() -> redis.asyncio.Redis:
     return redis.asyncio.Redis.from_url(settings.REDIS_URL, decode_responses=True)
 
 
-async def read_snapshot(symbol: str) -> dict:
-    """The published book of the pair and the sequence it is at, read in one transaction."""
+async def read_snapshot(symbol: str) -> tuple[dict, dict | None, dict | None]:
+    """The published book of the pair and the sequence it is at, its ticker and its newest kline, read in one
+    transaction."""
     async with market_store().pipeline(transaction=True) as pipeline:
         pipeline.hgetall(book_key(symbol, "buy"))
         pipeline.hgetall(book_key(symbol, "sell"))
         pipeline.get(sequence_key(symbol))
-        bids, asks, sequence = await pipeline.execute()
+        pipeline.get(ticker_key(symbol))
+        pipeline.get(kline_key(symbol))
+        bids, asks, sequence, ticker, kline = await pipeline.execute()
     bids, asks = sorted_levels(bids, "buy"), sorted_levels(asks, "sell")
-    return {"type": "snapshot", "pair": symbol, "sequence": int(sequence or 0), "bids": bids, "asks": asks,
-            "checksum": checksum(bids, asks)}
+    snapshot = {"type": "snapshot", "pair": symbol, "sequence": int(sequence or 0), "bids": bids, "asks": asks,
+                "checksum": checksum(bids, asks)}
+    return snapshot, json.loads(ticker) if ticker else None, json.loads(kline) if kline else None
 
 
 ENCODED_KEPT = 256
@@ -72,6 +79,10 @@ def encoded_update(event: dict, channels: frozenset[str]) -> str:
             update.update(bids=event["bids"], asks=event["asks"], checksum=event["checksum"])
         if "trades" in channels:
             update["trades"] = event["trades"]
+        if "klines" in channels:
+            update["klines"] = event["klines"]
+        if "ticker" in channels and "ticker" in event:
+            update["ticker"] = event["ticker"]
         text = _encoded_updates[key] = json.dumps(update)
     return text
 
@@ -110,10 +121,14 @@ class MarketDataConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "subscribed", "pair": self.symbol, "channels": sorted(self.channels)})
 
     async def send_snapshot(self) -> None:
-        snapshot = await read_snapshot(self.symbol)
+        snapshot, ticker, kline = await read_snapshot(self.symbol)
         self.sequence = snapshot["sequence"]
         if "depth" in self.channels:
             await self.send_json(snapshot)
+        if "ticker" in self.channels and ticker is not None:
+            await self.send_json({"type": "ticker", "pair": self.symbol, "ticker": ticker})
+        if "klines" in self.channels and kline is not None:
+            await self.send_json({"type": "kline", "pair": self.symbol, "kline": kline})
 
     async def market_update(self, event: dict) -> None:
         """A batch of the worker, published after its commit."""
@@ -133,6 +148,13 @@ class MarketDataConsumer(AsyncJsonWebsocketConsumer):
         if "depth" in self.channels:
             await self.send_json({key: event[key] for key in ("pair", "sequence", "bids", "asks", "checksum")}
                                  | {"type": "snapshot"})
+        if "ticker" in self.channels:
+            await self.send_json({"type": "ticker", "pair": self.symbol, "ticker": event["ticker"]})
+
+    async def market_ticker(self, event: dict) -> None:
+        """The minute turned: the ticker's window moved."""
+        if self.sequence is not None and "ticker" in self.channels:
+            await self.send_json({"type": "ticker", "pair": self.symbol, "ticker": event["ticker"]})
 
     async def send_error(self, code: str, message: str) -> None:
         await self.send_json({"type": "error", "code": code, "message": message})

@@ -1,7 +1,9 @@
-"""Public market data read from the committed state: the aggregated book, recent trades, the 24 h ticker."""
+"""Public market data read from the committed state: the aggregated book, recent trades, the 24 h ticker, and
+the klines (candles) of any interval."""
 
 from datetime import datetime, timedelta
 
+from django.db import connection
 from django.db.models import Count, F, Max, Min, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 
@@ -63,3 +65,24 @@ def ticker(pair: TradingPair, now: datetime) -> dict:
         "window_start": window_start,
         "window_end": now,
     }
+
+
+# The intervals klines are served in, as the exchanges name them; each starts on a multiple of its length since
+# the epoch (a day at 00:00 UTC).
+KLINE_INTERVALS = {"1m": 60, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "4h": 14400, "1d": 86400}
+
+KLINE_ROWS = (
+    "SELECT extract(epoch FROM date_bin(make_interval(secs => %s), executed_at, 'epoch'::timestamptz))::bigint,"
+    " (array_agg(price ORDER BY sequence))[1], max(price), min(price),"
+    " (array_agg(price ORDER BY sequence DESC))[1], sum(quantity), sum(price * quantity), count(*), max(sequence)"
+    " FROM exchange_trade WHERE pair_id = %s AND executed_at >= %s AND executed_at < %s"
+    " GROUP BY 1 ORDER BY 1")
+
+
+def kline_rows(pair_id: int, interval_seconds: int, start: datetime, end: datetime) -> list[tuple]:
+    """The klines of the pair's trades executed in [start, end) of one interval, oldest first: (open time in
+    epoch seconds, open, high, low, close, base volume, quote volume, trade count, last trade sequence).
+    An interval without trades has no kline. Open and close are the first and last trades by sequence."""
+    with connection.cursor() as cursor:
+        cursor.execute(KLINE_ROWS, [interval_seconds, pair_id, start, end])
+        return cursor.fetchall()

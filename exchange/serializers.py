@@ -13,6 +13,7 @@ from django.db import models
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
+from exchange.market_data import KLINE_INTERVALS
 from exchange.models import AMOUNT_DECIMALS, AMOUNT_DIGITS, Order, Trade, TradingPair
 from exchange.orders import MAX_BATCH_SIZE, MAX_WAIT_SECONDS, NewOrder
 from matching.units import amount_text
@@ -212,6 +213,17 @@ def limit_query_serializer(default: int, maximum: int) -> type[serializers.Seria
     return LimitQuerySerializer
 
 
+class KlinesQuerySerializer(serializers.Serializer):
+    """`?interval=1m&limit=500&end=<time>`: the newest `limit` intervals that start before `end` (by default
+    now)."""
+
+    interval = serializers.ChoiceField(choices=list(KLINE_INTERVALS), default="1m",
+                                       help_text="The length of a kline (1m, 5m, 15m, 30m, 1h, 4h, 1d).")
+    limit = serializers.IntegerField(min_value=1, max_value=1000, default=500,
+                                     help_text="How many intervals back from `end` (default 500, at most 1000).")
+    end = serializers.DateTimeField(required=False, help_text="Only trades before this time (ISO 8601).")
+
+
 DepthQuerySerializer = limit_query_serializer(default=20, maximum=500)
 TradesQuerySerializer = limit_query_serializer(default=50, maximum=500)
 
@@ -331,6 +343,21 @@ class TickerSerializer(serializers.Serializer):
     trade_count = serializers.IntegerField()
     window_start = serializers.DateTimeField()
     window_end = serializers.DateTimeField()
+
+
+class KlineSerializer(serializers.Serializer):
+    """The trades of one interval (an interval without trades has no kline): open and close are its first and
+    last trade's price, the volumes are summed, in the base asset and in the quote asset."""
+
+    open_time = serializers.DateTimeField()
+    interval = serializers.CharField()
+    open = AmountField()
+    high = AmountField()
+    low = AmountField()
+    close = AmountField()
+    base_volume = AmountField()
+    quote_volume = AmountField()
+    trade_count = serializers.IntegerField()
 
 
 class ErrorDetailSerializer(serializers.Serializer):

@@ -18,6 +18,7 @@ class MarketChanges:
     previous_sequence: int
     sequence: int
     levels: dict
+    republish: bool = False         # an operator asked for the pair's whole published state to be written again
 
 
 @dataclass

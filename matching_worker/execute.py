@@ -39,6 +39,12 @@ def execute_entry(runtime: PairRuntime, entry: tuple, batch: Batch) -> None:
 def execute_control(runtime: PairRuntime, control: tuple, batch: Batch) -> None:
     """Applies a control command; one that does not apply in the pair's mode is rejected and audited."""
     command_id, pair_id, kind, percentage, settings, actor = control
+    if kind == "republish":          # the engine is not involved: its market is published whole after the commit
+        runtime.republish = True
+        batch.touched.add(pair_id)
+        batch.controls.append((command_id, "applied", ""))
+        batch.audit("engine_republish", f"pair:{runtime.symbol}", {"requested_by": actor})
+        return
     engine = runtime.engine
     before = {"mode": engine.mode, "percentage": engine.percentage}
     try:
@@ -79,8 +85,8 @@ def collect_market_changes(runtime: PairRuntime, batch: Batch) -> None:
     """What the batch changed in the pair's public market: its levels' new totals and the sequences before and
     after, handed to the publisher once the batch has committed."""
     batch.market.append(MarketChanges(runtime.pair_id, runtime.published_sequence, runtime.engine.sequence,
-                                      runtime.changed_levels))
-    runtime.changed_levels = {}
+                                      runtime.changed_levels, runtime.republish))
+    runtime.changed_levels, runtime.republish = {}, False
     runtime.published_sequence = runtime.engine.sequence
 
 

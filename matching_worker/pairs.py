@@ -47,6 +47,7 @@ class PairRuntime:
     fills: dict = field(default_factory=dict)       # order id -> Fill, for orders on the book
     changed_levels: dict = field(default_factory=dict)   # (side, ticks) -> lots now, in the batch being computed
     published_sequence: int = 0                    # the engine's sequence the last batch handed to publish left
+    republish: bool = False                        # the batch being computed asks for the whole market published
 
 def load_pairs(shard: int, served: dict[int, PairRuntime], adaptive_class: type) -> dict[int, PairRuntime]:
     """The shard's pairs not in `served`, each rebuilt from its committed state."""

@@ -3,9 +3,13 @@ updates on the channel layer (`exchange/market_feed.py` is the contract).
 
 A thread of its own does it, fed in commit order: the engines' thread only hands over what the batch changed
 (levels in ticks and lots, the batch's trade and order rows), and the Decimal text, the Redis writes, the
-checksum and the messages happen here. Nothing is published before its batch has committed, so a client never
-sees a trade that a crash undoes; a batch committed but not yet published when the worker dies is covered by
-the snapshot the restarted worker publishes for each pair it loads.
+checksum, the klines, the ticker and the messages happen here. Nothing is published before its batch has
+committed, so a client never sees a trade that a crash undoes; a batch committed but not yet published when the
+worker dies is covered by the snapshot the restarted worker publishes for each pair it loads.
+
+The publisher keeps every pair's published state in memory too (levels, recent trades, the klines of the ticker
+window), so it can write the whole state again at any time without reading the database: when it finds the
+state in Redis gone (Redis restarted empty) and when an operator asks for it (`republish`, the cache warm-up).
 """
 from __future__ import annotations
 
@@ -15,39 +19,50 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
+from datetime import UTC, datetime
 
 import redis
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db import connection
 from sortedcontainers import SortedDict
 
+from exchange.market_data import kline_rows
 from exchange.market_feed import (
     RECENT_TRADES,
     book_key,
     checksum,
+    iso_time,
+    kline_key,
     listening_owners_key,
     market_group,
     orders_group,
     sequence_key,
+    ticker_key,
     trades_key,
 )
 from matching.units import PairUnits, amount_text
 from matching_worker.batch import Batch
+from matching_worker.market_stats import MINUTE, Kline, MarketStats, window_start_for
 from matching_worker.pairs import PairRuntime
 
 log = logging.getLogger("matching_worker")
 CHECKSUM_DEPTH = 10
 
 
-class PublishedBook:
-    """A pair's book as published: the levels' totals in lots by ticks, kept sorted for the checksum."""
+class PublishedMarket:
+    """A pair's market as published: the levels' totals in lots by ticks (kept sorted for the checksum), the
+    recent trades as the API writes them (newest first) and the klines and ticker."""
 
-    def __init__(self, symbol: str, units: PairUnits, sequence: int) -> None:
+    def __init__(self, symbol: str, units: PairUnits, sequence: int, trades: list[dict], stats: MarketStats) -> None:
         self.symbol = symbol
         self.units = units
         self.sequence = sequence
         self.bids: SortedDict = SortedDict()     # -ticks -> lots: best (highest) first
         self.asks: SortedDict = SortedDict()     # ticks -> lots: best (lowest) first
+        self.trades: deque = deque(trades, maxlen=RECENT_TRADES)
+        self.stats = stats
 
     def set(self, side: str, ticks: int, lots: int) -> None:
         levels, key = (self.bids, -ticks) if side == "buy" else (self.asks, ticks)
@@ -73,19 +88,21 @@ class MarketPublisher:
 
     def __init__(self) -> None:
         self.queue: queue.Queue = queue.Queue()
-        self.books: dict[int, PublishedBook] = {}
+        self.markets: dict[int, PublishedMarket] = {}
         self.thread = threading.Thread(target=self._run, name="market-publisher", daemon=True)
         self.thread.start()
 
     def reset(self, runtime: PairRuntime) -> None:
-        """The pair as just loaded from the database: its whole book is published again."""
-        book = PublishedBook(runtime.symbol, runtime.units, runtime.engine.sequence)
+        """The pair as just loaded from the database (no batch of it in flight): its whole market is published
+        again, the recent trades and the klines of the ticker window read from the trade table."""
+        market = PublishedMarket(runtime.symbol, runtime.units, runtime.engine.sequence,
+                                 *committed_history(runtime.pair_id, runtime.symbol))
         levels: dict[tuple[str, int], int] = {}
         for order in runtime.engine.snapshot().resting:
             levels[order.side, order.price] = levels.get((order.side, order.price), 0) + order.quantity
         for (side, ticks), lots in levels.items():
-            book.set(side, ticks, lots)
-        self.queue.put(("snapshot", runtime.pair_id, book))
+            market.set(side, ticks, lots)
+        self.queue.put(("snapshot", runtime.pair_id, market))
 
     def publish(self, batch: Batch) -> None:
         """A committed batch."""
@@ -100,7 +117,13 @@ class MarketPublisher:
         loop = asyncio.new_event_loop()
         layer = get_channel_layer()
         store = redis.Redis.from_url(settings.REDIS_URL)
-        while (item := self.queue.get()) is not None:
+        while True:
+            try:
+                item = self.queue.get(timeout=MINUTE - time.time() % MINUTE + 0.001)
+            except queue.Empty:
+                item = ("minute",)
+            if item is None:
+                break
             try:
                 messages = self._apply(store, item)
                 loop.run_until_complete(self._send(layer, messages))
@@ -117,64 +140,117 @@ class MarketPublisher:
 
     def _apply(self, store: redis.Redis, item: tuple) -> list[tuple[str, dict]]:
         if item[0] == "snapshot":
-            _, pair_id, book = item
-            self.books[pair_id] = book
-            return [self._write_snapshot(store, book)]
+            _, pair_id, market = item
+            self.markets[pair_id] = market
+            market.stats.advance(datetime.now(UTC))
+            return [self._write_whole(store, market)]
+        if item[0] == "minute":
+            return self._turn_minute(store)
         _, batch, committed_at = item
-        messages = []
-        executed_at = batch.now.isoformat().replace("+00:00", "Z")
-        with store.pipeline(transaction=True) as pipeline:
-            for changes in batch.market:
-                book = self.books.get(changes.pair_id)
-                if book is None:
-                    continue
-                message = self._update(pipeline, book, changes, batch, executed_at, committed_at)
-                if message is not None:
-                    messages.append(message)
-            pipeline.execute()
+        messages = self._publish_batch(store, batch, committed_at)
         return messages + self._order_updates(batch, self._listening_owners(store), committed_at)
 
-    @staticmethod
-    def _write_snapshot(store: redis.Redis, book: PublishedBook) -> tuple[str, dict]:
-        bids, asks = book.side_text("buy"), book.side_text("sell")
+    def _publish_batch(self, store: redis.Redis, batch: Batch, committed_at: float) -> list[tuple[str, dict]]:
+        changed = [(self.markets[changes.pair_id], changes) for changes in batch.market
+                   if changes.pair_id in self.markets]
+        if not changed:
+            return []
+        # Nobody else writes a pair's state, so a sequence in Redis other than the one published last means the
+        # state there is gone (Redis restarted empty) or was never written: the market is written whole again.
+        held = store.mget([sequence_key(market.symbol) for market, _ in changed])
+        executed_at = iso_time(batch.now)
+        messages, whole = [], []
         with store.pipeline(transaction=True) as pipeline:
-            pipeline.delete(book_key(book.symbol, "buy"), book_key(book.symbol, "sell"))
-            if bids:
-                pipeline.hset(book_key(book.symbol, "buy"), mapping=dict(bids))
-            if asks:
-                pipeline.hset(book_key(book.symbol, "sell"), mapping=dict(asks))
-            pipeline.set(sequence_key(book.symbol), book.sequence)
+            for (market, changes), value in zip(changed, held, strict=True):
+                intact = value is not None and int(value) == market.sequence and not changes.republish
+                message = self._update(pipeline if intact else None, market, changes, batch, executed_at,
+                                       committed_at)
+                if not intact:
+                    whole.append(market)
+                elif message is not None:
+                    messages.append(message)
             pipeline.execute()
-        return market_group(book.symbol), {
-            "type": "market.snapshot", "pair": book.symbol, "sequence": book.sequence, "bids": bids, "asks": asks,
-            "checksum": book.checksum()}
+        return messages + [self._write_whole(store, market) for market in whole]
 
-    @staticmethod
-    def _update(pipeline, book: PublishedBook, changes, batch: Batch, executed_at: str,
+    def _update(self, pipeline, market: PublishedMarket, changes, batch: Batch, executed_at: str,
                 committed_at: float) -> tuple[str, dict] | None:
-        trades = [{"sequence": row[1], "price": amount_text(row[4]), "quantity": amount_text(row[5]),
-                   "taker_side": row[6], "executed_at": executed_at}
-                  for row in batch.trades if row[0] == changes.pair_id]
+        """Applies the batch's changes of one market to its state, and to Redis unless `pipeline` is None;
+        returns the update message, or None when nothing public changed."""
+        trades = [(row[1], row[4], row[5], row[6]) for row in batch.trades if row[0] == changes.pair_id]
         if not changes.levels and not trades:
             return None
         changed = {"buy": [], "sell": []}
         for (side, ticks), lots in changes.levels.items():
-            book.set(side, ticks, lots)
-            price, quantity = book.text(ticks, lots)
+            market.set(side, ticks, lots)
+            price, quantity = market.text(ticks, lots)
             changed[side].append((price, quantity))
-            if lots:
-                pipeline.hset(book_key(book.symbol, side), price, quantity)
-            else:
-                pipeline.hdel(book_key(book.symbol, side), price)
-        previous, book.sequence = book.sequence, changes.sequence
-        pipeline.set(sequence_key(book.symbol), book.sequence)
-        if trades:       # only the newest RECENT_TRADES are kept: a big batch writes no more than those
-            pipeline.lpush(trades_key(book.symbol), *(json.dumps(trade) for trade in trades[-RECENT_TRADES:]))
-            pipeline.ltrim(trades_key(book.symbol), 0, RECENT_TRADES - 1)
-        return market_group(book.symbol), {
-            "type": "market.update", "pair": book.symbol, "previous_sequence": previous, "sequence": book.sequence,
-            "bids": changed["buy"], "asks": changed["sell"], "trades": trades, "checksum": book.checksum(),
-            "committed_at": committed_at}
+            if pipeline is not None and lots:
+                pipeline.hset(book_key(market.symbol, side), price, quantity)
+            elif pipeline is not None:
+                pipeline.hdel(book_key(market.symbol, side), price)
+        previous, market.sequence = market.sequence, changes.sequence
+        trade_texts = [{"sequence": sequence, "price": amount_text(price), "quantity": amount_text(quantity),
+                        "taker_side": taker_side, "executed_at": executed_at}
+                       for sequence, price, quantity, taker_side in trades]
+        market.trades.extendleft(trade_texts[-RECENT_TRADES:])
+        klines = market.stats.add_trades(batch.now, [(sequence, price, quantity)
+                                                     for sequence, price, quantity, _ in trades])
+        ticker = market.stats.ticker(batch.now) if trades else None
+        kline_texts = [kline.as_json() for kline in klines]
+        if pipeline is not None:
+            symbol = market.symbol
+            pipeline.set(sequence_key(symbol), market.sequence)
+            if trade_texts:      # only the newest RECENT_TRADES are kept: a big batch writes no more than those
+                pipeline.lpush(trades_key(symbol), *(json.dumps(trade) for trade in trade_texts[-RECENT_TRADES:]))
+                pipeline.ltrim(trades_key(symbol), 0, RECENT_TRADES - 1)
+                pipeline.set(ticker_key(symbol), json.dumps(ticker))
+            if kline_texts:
+                pipeline.set(kline_key(symbol), json.dumps(kline_texts[-1]))
+        message = {"type": "market.update", "pair": market.symbol, "previous_sequence": previous,
+                   "sequence": market.sequence, "bids": changed["buy"], "asks": changed["sell"], "trades": trade_texts,
+                   "klines": kline_texts, "checksum": market.checksum(), "committed_at": committed_at}
+        if ticker is not None:
+            message["ticker"] = ticker
+        return market_group(market.symbol), message
+
+    @staticmethod
+    def _write_whole(store: redis.Redis, market: PublishedMarket) -> tuple[str, dict]:
+        """Writes the market's whole state in one transaction; returns the snapshot message."""
+        symbol, now = market.symbol, datetime.now(UTC)
+        market.stats.advance(now)
+        bids, asks = market.side_text("buy"), market.side_text("sell")
+        ticker = market.stats.ticker(now)
+        newest = max(market.stats.klines.values(), key=lambda kline: kline.open_time, default=None)
+        with store.pipeline(transaction=True) as pipeline:
+            pipeline.delete(book_key(symbol, "buy"), book_key(symbol, "sell"), trades_key(symbol), kline_key(symbol))
+            if bids:
+                pipeline.hset(book_key(symbol, "buy"), mapping=dict(bids))
+            if asks:
+                pipeline.hset(book_key(symbol, "sell"), mapping=dict(asks))
+            if market.trades:
+                pipeline.rpush(trades_key(symbol), *(json.dumps(trade) for trade in market.trades))
+            pipeline.set(ticker_key(symbol), json.dumps(ticker))
+            if newest is not None:
+                pipeline.set(kline_key(symbol), json.dumps(newest.as_json()))
+            pipeline.set(sequence_key(symbol), market.sequence)
+            pipeline.execute()
+        return market_group(symbol), {
+            "type": "market.snapshot", "pair": symbol, "sequence": market.sequence, "bids": bids, "asks": asks,
+            "checksum": market.checksum(), "ticker": ticker}
+
+    def _turn_minute(self, store: redis.Redis) -> list[tuple[str, dict]]:
+        """The minute turned: every ticker's window moved, so each is written again and sent to its clients."""
+        now = datetime.now(UTC)
+        messages = []
+        with store.pipeline(transaction=False) as pipeline:
+            for market in self.markets.values():
+                market.stats.advance(now)
+                ticker = market.stats.ticker(now)
+                pipeline.set(ticker_key(market.symbol), json.dumps(ticker))
+                messages.append((market_group(market.symbol), {"type": "market.ticker", "pair": market.symbol,
+                                                               "ticker": ticker}))
+            pipeline.execute()
+        return messages
 
     @staticmethod
     def _listening_owners(store: redis.Redis) -> set[int]:
@@ -189,13 +265,29 @@ class MarketPublisher:
             owner, pair_id = batch.owners[order_id]
             if owner not in listening:
                 continue
-            book = self.books.get(pair_id)
-            if book is None:
+            market = self.markets.get(pair_id)
+            if market is None:
                 continue
-            update = {"id": order_id, "pair": book.symbol, "status": status, "reason": reason}
+            update = {"id": order_id, "pair": market.symbol, "status": status, "reason": reason}
             if filled is not None:           # a rejected order's amounts stay as the API wrote them
-                update["filled_quantity"] = book.units.quantity_text(filled)
-                update["remaining_quantity"] = book.units.quantity_text(quantity - filled)
+                update["filled_quantity"] = market.units.quantity_text(filled)
+                update["remaining_quantity"] = market.units.quantity_text(quantity - filled)
             by_owner.setdefault(owner, []).append(update)
         return [(orders_group(owner), {"type": "orders.update", "orders": orders, "committed_at": committed_at})
                 for owner, orders in by_owner.items()]
+
+
+def committed_history(pair_id: int, symbol: str) -> tuple[list[dict], MarketStats]:
+    """The pair's newest RECENT_TRADES trades (newest first, as the API writes them) and the klines of the
+    ticker window, read from the trade table (on the worker's thread, before any batch of the pair)."""
+    now = datetime.now(UTC)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sequence, price, quantity, taker_side, executed_at FROM exchange_trade"
+                       " WHERE pair_id = %s ORDER BY sequence DESC LIMIT %s", [pair_id, RECENT_TRADES])
+        trades = [{"sequence": sequence, "price": amount_text(price), "quantity": amount_text(quantity),
+                   "taker_side": taker_side, "executed_at": iso_time(executed_at)}
+                  for sequence, price, quantity, taker_side, executed_at in cursor.fetchall()]
+    klines = [Kline(open_time, *figures) for open_time, *figures in kline_rows(pair_id, MINUTE, window_start_for(now),
+                                                                               datetime.max.replace(tzinfo=UTC))]
+    last_sequence = trades[0]["sequence"] if trades else 0
+    return trades, MarketStats(symbol, klines, last_sequence)
