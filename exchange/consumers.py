@@ -9,10 +9,16 @@ turns. Should the stream ever skip a batch, the consumer sends a fresh snapshot 
 client's book is never silently wrong.
 
 `ws/orders/`: an authenticated user's own order updates (a session, or `Authorization: Token <key>`).
+
+Slow and surplus clients: a client whose socket stays full for WEBSOCKET_SEND_TIMEOUT_SECONDS (it does not read
+what it is sent) is dropped with close code 4008, so what waits for it stays bounded and nobody else waits; a
+process holding WEBSOCKET_MAX_CONNECTIONS streams refuses more with close code 1013 ("try again later").
 """
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from functools import cache
 
 import redis.asyncio
@@ -36,6 +42,57 @@ from exchange.pairs import pair_by_symbol
 CHANNELS = ("depth", "trades", "ticker", "klines")
 CLOSE_UNKNOWN_PAIR = 4004
 CLOSE_NOT_AUTHENTICATED = 4001
+CLOSE_TOO_SLOW = 4008
+CLOSE_TRY_AGAIN_LATER = 1013
+log = logging.getLogger(__name__)
+
+
+class StreamConsumer(AsyncJsonWebsocketConsumer):
+    """What every stream of this process shares: the connection cap, and dropping a client that does not read."""
+
+    open_streams = 0          # in this process
+
+    async def websocket_connect(self, message: dict) -> None:
+        if StreamConsumer.open_streams >= settings.WEBSOCKET_MAX_CONNECTIONS:
+            await self.accept()
+            await self.send_json({"type": "error", "code": "too_many_connections",
+                                  "message": "this server holds all the streams it can; try again later"})
+            await self.close(CLOSE_TRY_AGAIN_LATER)
+            return
+        StreamConsumer.open_streams += 1
+        self.counted = True
+        await super().websocket_connect(message)
+
+    async def websocket_disconnect(self, message: dict) -> None:
+        if getattr(self, "counted", False):
+            StreamConsumer.open_streams -= 1
+            self.counted = False
+        await super().websocket_disconnect(message)
+
+    async def send_or_drop(self, text: str) -> None:
+        """Sends, or drops the client if its socket stays full (the server's send waits while it is)."""
+        try:
+            await asyncio.wait_for(self.send(text_data=text), settings.WEBSOCKET_SEND_TIMEOUT_SECONDS)
+        except TimeoutError:
+            await self.drop_slow_client()
+
+    async def drop_slow_client(self) -> None:
+        log.warning("websocket client dropped: it does not read", extra={
+            "event": "websocket_client_dropped", "path": self.scope.get("path", "")})
+        await self.leave_groups()
+        try:          # the close frame too waits for room in the socket: give it a moment, no more
+            await asyncio.wait_for(self.close(CLOSE_TOO_SLOW), 1)
+        except TimeoutError:
+            pass
+        await self.websocket_disconnect({"code": CLOSE_TOO_SLOW})   # raises StopConsumer: this consumer ends
+
+    async def leave_groups(self) -> None:
+        """Stops the messages of the groups the stream joined."""
+
+    async def send_json(self, content, close: bool = False) -> None:
+        await self.send_or_drop(await self.encode_json(content))
+        if close:
+            await self.close()
 
 
 @cache
@@ -87,7 +144,7 @@ def encoded_update(event: dict, channels: frozenset[str]) -> str:
     return text
 
 
-class MarketDataConsumer(AsyncJsonWebsocketConsumer):
+class MarketDataConsumer(StreamConsumer):
     """One client's subscription to one pair's depth and trades."""
 
     async def connect(self) -> None:
@@ -100,7 +157,11 @@ class MarketDataConsumer(AsyncJsonWebsocketConsumer):
             await self.close(CLOSE_UNKNOWN_PAIR)
 
     async def disconnect(self, code: int) -> None:
+        await self.leave_groups()
+
+    async def leave_groups(self) -> None:
         if self.channels:
+            self.channels = set()
             await self.channel_layer.group_discard(market_group(self.symbol), self.channel_name)
 
     async def receive_json(self, content: object, **kwargs) -> None:
@@ -138,7 +199,7 @@ class MarketDataConsumer(AsyncJsonWebsocketConsumer):
             await self.send_snapshot()           # a batch was missed on the way: start over from the state
             return
         self.sequence = event["sequence"]
-        await self.send(text_data=encoded_update(event, frozenset(self.channels)))
+        await self.send_or_drop(encoded_update(event, frozenset(self.channels)))
 
     async def market_snapshot(self, event: dict) -> None:
         """The worker (re)started serving the pair: its whole book, which replaces the client's."""
@@ -160,7 +221,7 @@ class MarketDataConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "error", "code": code, "message": message})
 
 
-class OrderUpdatesConsumer(AsyncJsonWebsocketConsumer):
+class OrderUpdatesConsumer(StreamConsumer):
     """One user's own order updates; nobody else's ever reach it."""
 
     async def connect(self) -> None:
@@ -177,9 +238,14 @@ class OrderUpdatesConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "subscribed", "channels": ["orders"]})
 
     async def disconnect(self, code: int) -> None:
+        await self.leave_groups()
+
+    async def leave_groups(self) -> None:
         if hasattr(self, "owner"):
-            await market_store().hincrby(listening_owners_key(), str(self.owner), -1)
-            await self.channel_layer.group_discard(orders_group(self.owner), self.channel_name)
+            owner = self.owner
+            del self.owner
+            await market_store().hincrby(listening_owners_key(), str(owner), -1)
+            await self.channel_layer.group_discard(orders_group(owner), self.channel_name)
 
     async def receive_json(self, content: object, **kwargs) -> None:
         await self.send_json({"type": "error", "code": "invalid_message", "message": "this stream only sends"})

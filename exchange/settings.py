@@ -233,6 +233,11 @@ CHANNEL_LAYERS = {
     },
 }
 
+# A websocket process holds at most this many streams (more are refused with close code 1013, "try again
+# later"), and drops a client whose socket stays full (it does not read) for WEBSOCKET_SEND_TIMEOUT_SECONDS.
+WEBSOCKET_MAX_CONNECTIONS = envint("WEBSOCKET_MAX_CONNECTIONS", 10_000)
+WEBSOCKET_SEND_TIMEOUT_SECONDS = envint("WEBSOCKET_SEND_TIMEOUT_SECONDS", 2)
+
 CELERY_BROKER_URL = celery_url_from_redis_url(REDIS_URL)
 CELERY_RESULT_BACKEND = CELERY_BROKER_URL
 CELERY_TASK_SERIALIZER = "json"

@@ -1,12 +1,11 @@
-"""Market data over websockets, with real clients against daphne and a real worker: a client that keeps a book
-from the snapshot and the updates ends with exactly the book the engine holds (levels and checksum), never
+"""Market data over websockets, with real clients against the websocket server and a real worker: a client that
+keeps a book from the snapshot and the updates ends with exactly the book the engine holds (levels and checksum), never
 applies an update out of sequence, not even across a worker killed with SIGKILL, and a user's order updates
 reach that user alone."""
 import asyncio
 import json
 import socket
 import subprocess
-import sys
 import threading
 import time
 from decimal import Decimal
@@ -17,6 +16,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import F, Sum
 
+from exchange.management.commands.run_exchange import websocket_server_argv
 from exchange.market_feed import checksum, sorted_levels
 from exchange.models import Order
 from tests.integration.conftest import ROOT, wait_until, worker_environment
@@ -31,12 +31,11 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture
-def websocket_server():
+def start_websocket_server(**env: str):
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                               "exchange.asgi:application"], cwd=ROOT,
-                              env={**worker_environment(), "REDIS_URL": settings.REDIS_URL, "DB_CONN_MAX_AGE": "0"},
+    server = subprocess.Popen(websocket_server_argv(port), cwd=ROOT,
+                              env={**worker_environment(), "REDIS_URL": settings.REDIS_URL, "DB_CONN_MAX_AGE": "0",
+                                   **env},
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while True:
@@ -44,9 +43,15 @@ def websocket_server():
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
             break
         except OSError:
-            assert time.monotonic() < deadline, "daphne did not start"
+            assert time.monotonic() < deadline, "the websocket server did not start"
             time.sleep(0.1)
-    yield f"ws://127.0.0.1:{port}"
+    return server, f"ws://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def websocket_server():
+    server, url = start_websocket_server()
+    yield url
     server.terminate()
     server.wait(10)
 

@@ -22,13 +22,12 @@ SERVING, MATCHING, TIMED_WORK = 0, 1, 2
 def child_processes(port: int, websocket_port: int, shards: list[int]) -> list[ChildProcess]:
     """The processes `run_exchange` supervises: the HTTP server, the websocket server, a matching worker per
     shard, celery worker and beat."""
-    daphne = [sys.executable, "-m", "daphne", "--bind", "0.0.0.0", "--port", str(websocket_port)]
     manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
     celery = [sys.executable, "-m", "celery", "-A", "exchange"]
     return [
         ChildProcess("web", web_server_argv(port), {"SERVICE_NAME": "exchange-web"}, SERVING),
         # Django's ASGI handler gives each HTTP request a thread of its own: no persistent connections there.
-        ChildProcess("websockets", [*daphne, "exchange.asgi:application"],
+        ChildProcess("websockets", websocket_server_argv(websocket_port),
                      {"SERVICE_NAME": "exchange-websockets", "DB_CONN_MAX_AGE": "0"}, SERVING),
         *(ChildProcess(f"matching-worker-{shard}", [*manage, "run_matching_worker", "--shard", str(shard)],
                        {"SERVICE_NAME": "matching-worker"}, MATCHING) for shard in shards),
@@ -49,6 +48,15 @@ def web_server_argv(port: int) -> list[str]:
             "--blocking-threads", os.environ.get("WEB_THREADS") or "8", "--no-ws",
             # On SIGTERM Granian stops accepting and lets the requests in flight finish, for at most this long.
             "--workers-kill-timeout", "8", "exchange.wsgi:application"]
+
+
+def websocket_server_argv(port: int) -> list[str]:
+    """The websocket server: uvicorn running the Channels application with the sans-I/O `websockets` protocol on
+    uvloop. Its send waits while a client's socket buffer is full, which lets a consumer tell a client that
+    does not read from a busy server and drop it (daphne buffers without bound and never says)."""
+    return [sys.executable, "-m", "uvicorn", "exchange.asgi:application", "--host", "0.0.0.0", "--port", str(port),
+            "--ws", "websockets-sansio", "--loop", "uvloop", "--lifespan", "off", "--no-access-log",
+            "--timeout-graceful-shutdown", "8"]
 
 
 def shards_in_use() -> list[int]:
