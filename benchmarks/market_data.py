@@ -8,7 +8,10 @@ MARKETDATA_RATE (5,000/s) for MARKETDATA_SECONDS (20 s), and reports:
 - `updates_per_s`: level updates and trades delivered, counted one by one, summed over the clients;
 - `publish_p99_ms`: a batch's commit to its publication (the worker's own stamps);
 - `delivery_p99_ms`: a batch's commit to a client's receipt of its update;
-- `memory_per_connection_kb`: the websocket server's resident memory added per connected client.
+- `memory_per_connection_kb`: the websocket server's resident memory added per connected client;
+- `messages_per_s`: update messages delivered, summed over the clients, and `cpu_share`: the share of a core
+  each process used meanwhile (the websocket server, the worker, PostgreSQL, Redis, and this process: the
+  clients and the order feeder), which says where the time goes.
 """
 from __future__ import annotations
 
@@ -42,6 +45,38 @@ def start_servers() -> dict[str, subprocess.Popen]:
             for name in ("websockets", "matching-worker-0")}
 
 
+def cpu_seconds(pids: dict[str, list[int]]) -> dict[str, float]:
+    """CPU time (user + system) used so far by each named group of processes."""
+    used = {}
+    for name, group in pids.items():
+        used[name] = 0.0
+        for pid in group:
+            try:
+                with open(f"/proc/{pid}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            used[name] += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return used
+
+
+def process_groups(servers: dict[str, subprocess.Popen]) -> dict[str, list[int]]:
+    """The websocket server, the worker, PostgreSQL's and Redis's processes, and this one."""
+    groups = {"websockets": [servers["websockets"].pid], "worker": [servers["matching-worker-0"].pid],
+              "postgres": [], "redis": [], "clients_and_feeder": [os.getpid()]}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                command = cmdline.read().decode(errors="replace")
+        except OSError:
+            continue
+        if command.startswith("postgres"):
+            groups["postgres"].append(int(pid))
+        elif "redis-server" in command:
+            groups["redis"].append(int(pid))
+    return groups
+
+
 def resident_kb(pid: int) -> int:
     with open(f"/proc/{pid}/status") as status:
         return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
@@ -52,6 +87,7 @@ class Client:
 
     def __init__(self) -> None:
         self.updates = 0
+        self.messages = 0
         self.delivery_ms: list[float] = []
         self.publish_ms: list[float] = []
         self.out_of_sequence = 0
@@ -74,6 +110,7 @@ class Client:
                     self.out_of_sequence += message["previous_sequence"] != sequence
                     sequence = message["sequence"]
                     self.updates += len(message["bids"]) + len(message["asks"]) + len(message["trades"])
+                    self.messages += 1
                     self.delivery_ms.append((received - message["committed_at"]) * 1000)
                     self.publish_ms.append((message["published_at"] - message["committed_at"]) * 1000)
 
@@ -97,7 +134,9 @@ def percentile(values: list[float], share: float) -> float:
     return round(ordered[min(len(ordered) - 1, int(len(ordered) * share))], 2) if ordered else 0.0
 
 
-async def measure(clients: int, rate: int, seconds: int, pair_ids: dict, owners: list, server_pid: int) -> dict:
+async def measure(clients: int, rate: int, seconds: int, pair_ids: dict, owners: list,
+                  servers: dict[str, subprocess.Popen]) -> dict:
+    server_pid = servers["websockets"].pid
     memory_before = resident_kb(server_pid)
     listeners = [Client() for _ in range(clients)]
     ready = [asyncio.Event() for _ in listeners]
@@ -106,20 +145,25 @@ async def measure(clients: int, rate: int, seconds: int, pair_ids: dict, owners:
     await asyncio.gather(*(flag.wait() for flag in ready))
     await asyncio.sleep(1.0)
     memory_per_connection = (resident_kb(server_pid) - memory_before) / clients
+    groups = process_groups(servers)
+    cpu_before = cpu_seconds(groups)
     started = time.monotonic()
     offered = await asyncio.get_running_loop().run_in_executor(None, offer_orders, rate, seconds, pair_ids, owners)
     await asyncio.sleep(2.0)                      # the last batches' publication and delivery
     elapsed = time.monotonic() - started
+    cpu_used = cpu_seconds(groups)
     stop.set()
     await asyncio.gather(*tasks)
     delivery = [ms for client in listeners for ms in client.delivery_ms]
     publish = [ms for ms in listeners[0].publish_ms]
     return {"clients": clients, "offered_orders_per_s": round(offered),
             "updates_per_s": round(sum(client.updates for client in listeners) / elapsed),
+            "messages_per_s": round(sum(client.messages for client in listeners) / elapsed),
             "publish_p50_ms": percentile(publish, 0.5), "publish_p99_ms": percentile(publish, 0.99),
             "delivery_p50_ms": percentile(delivery, 0.5), "delivery_p99_ms": percentile(delivery, 0.99),
             "out_of_sequence": sum(client.out_of_sequence for client in listeners),
-            "memory_per_connection_kb": round(memory_per_connection, 1)}
+            "memory_per_connection_kb": round(memory_per_connection, 1),
+            "cpu_share": {name: round((cpu_used[name] - cpu_before[name]) / elapsed, 2) for name in groups}}
 
 
 def main() -> None:
@@ -131,7 +175,7 @@ def main() -> None:
     servers = start_servers()
     try:
         time.sleep(4)                              # the server listens and the worker loads
-        figures = asyncio.run(measure(clients, rate, seconds, pair_ids, owners, servers["websockets"].pid))
+        figures = asyncio.run(measure(clients, rate, seconds, pair_ids, owners, servers))
     finally:
         for server in servers.values():
             server.terminate()

@@ -125,6 +125,8 @@ def marketdata_section() -> dict:
           f" delivered; publish p50 {f['publish_p50_ms']} ms p99 {f['publish_p99_ms']} ms; delivery p50"
           f" {f['delivery_p50_ms']} ms p99 {f['delivery_p99_ms']} ms; {f['out_of_sequence']} out of sequence;"
           f" {f['memory_per_connection_kb']} kB per connection")
+    print(f"{f['messages_per_s']:,} update messages/s delivered; cores used: "
+          + ", ".join(f"{name} {share:.2f}" for name, share in f["cpu_share"].items()))
     return f
 
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Hashable, Iterable
 import psycopg2
 from django.db import connections
 
-from exchange.inbox import CHANGES_CHANNEL, RESULTS_CHANNEL
+from exchange.inbox import CHANGES_CHANNEL, PUBLISHED_CHANNEL, RESULTS_CHANNEL
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,7 @@ class Listener:
         self._connected = False
         self._generation = 0
         self._results: dict[int, int] = defaultdict(int)      # pair id -> result announcements heard
+        self._published: dict[int, int] = defaultdict(int)    # pair id -> market data publications heard
         self._watches: dict[int, set[Watch]] = defaultdict(set)
 
     def generation(self) -> int | None:
@@ -81,6 +82,12 @@ class Listener:
         change the listener might have missed); None while nothing may be cached."""
         generation = self.generation()
         return None if generation is None else (generation, self._results[pair_id])
+
+    def published_generation(self, pair_id: int) -> tuple[int, int] | None:
+        """A number that changes whenever the worker has published the pair's market data again; None while
+        nothing may be cached."""
+        generation = self.generation()
+        return None if generation is None else (generation, self._published[pair_id])
 
     def watching(self, pair_ids: Iterable[int]) -> Watch:
         self.start()
@@ -122,7 +129,7 @@ class Listener:
         try:
             pg.autocommit = True
             with pg.cursor() as cursor:
-                cursor.execute(f"LISTEN {RESULTS_CHANNEL}; LISTEN {CHANGES_CHANNEL}")
+                cursor.execute(f"LISTEN {RESULTS_CHANNEL}; LISTEN {CHANGES_CHANNEL}; LISTEN {PUBLISHED_CHANNEL}")
             with self._lock:
                 self._connected = True       # nothing was cached while disconnected (see `_disconnected`)
             self._wake_all()                 # waiters that polled while disconnected look again now
@@ -139,6 +146,8 @@ class Listener:
         for notify in notifies:
             if notify.channel == CHANGES_CHANNEL:
                 self._generation += 1
+            elif notify.channel == PUBLISHED_CHANNEL:
+                self._published[int(notify.payload)] += 1
             elif notify.payload.isdigit():
                 pairs.add(int(notify.payload))
         for pair_id in pairs:

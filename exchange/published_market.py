@@ -24,8 +24,6 @@ from exchange.serializers import DepthSerializer, TickerSerializer, TradeSeriali
 
 log = logging.getLogger(__name__)
 
-DEPTHS_KEPT = 256
-
 
 @cache
 def store() -> redis.Redis:
@@ -34,35 +32,33 @@ def store() -> redis.Redis:
 
 
 class DepthAnswers:
-    """The depth as the API writes it, per pair and limit, kept per published sequence: a batch changes it, so
-    it is built once per batch however many clients ask in between, at the price of one GET of the sequence.
-    Read from the tables, it is kept until the worker announces the pair's next batch."""
+    """The depth as the API writes it, per pair and limit, read once per publication however many clients ask
+    in between: the worker's publisher announces each one (NOTIFY `exchange_published`, after writing Redis), and
+    the process's listener counts them. The tables' depth, for a pair not published, is kept until the worker
+    announces the pair's next batch. (A GET of the published sequence per request instead cost 2,200 → 1,500
+    depth requests/s.)"""
 
     def __init__(self) -> None:
-        self.answers: dict[tuple[str, int], tuple[str, dict]] = {}
+        self.published = ChangeCache(self._published_depth, lambda key: listener.published_generation(key[0]))
         self.from_tables = ChangeCache(lambda key: represented(DepthSerializer, [market_data.depth(*key)])[0],
                                        lambda key: listener.results_generation(key[0].id))
 
     def get(self, pair: TradingPair, limit: int) -> dict:
-        key = (pair.symbol, limit)
         try:
-            sequence = store().get(sequence_key(pair.symbol))
-            if sequence is None:
-                return self.from_tables.get((pair, limit))
-            answer = self.answers.get(key)
-            if answer is not None and answer[0] == sequence:
-                return answer[1]
-            sequence, depth = published_depth(pair.symbol, limit)
+            depth = self.published.get((pair.id, pair.symbol, limit))
         except redis.RedisError as error:
             _unpublished(error)
-            return self.from_tables.get((pair, limit))
-        if len(self.answers) >= DEPTHS_KEPT:
-            self.answers.clear()
-        self.answers[key] = (sequence, depth)
-        return depth
+            depth = None
+        return depth if depth is not None else self.from_tables.get((pair, limit))
+
+    @staticmethod
+    def _published_depth(key: tuple[int, str, int]) -> dict | None:
+        _, symbol, limit = key
+        sequence, depth = published_depth(symbol, limit)
+        return depth if sequence is not None else None
 
     def clear(self) -> None:
-        self.answers.clear()
+        self.published.clear()
         self.from_tables.clear()
 
 

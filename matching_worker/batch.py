@@ -40,6 +40,7 @@ class Batch:
     market: list[MarketChanges] = field(default_factory=list)   # what to publish once the batch committed
     entries: int = 0                                # inbox entries and control commands claimed
     checkpoint: bytes = b""                         # the engines' state after the batch, as SQL
+    announcement: bytes = b""                       # the results NOTIFY, sent after the commit
     trades_copy: str = ""                           # `trades` and `orders` in COPY's text format
     orders_copy: str = ""
     session: BatchSession | None = None             # the session whose transaction claimed the batch

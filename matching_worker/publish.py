@@ -28,6 +28,7 @@ from django.conf import settings
 from django.db import connection
 from sortedcontainers import SortedDict
 
+from exchange.inbox import PUBLISHED_CHANNEL
 from exchange.market_data import kline_rows
 from exchange.market_feed import (
     RECENT_TRADES,
@@ -49,6 +50,8 @@ from matching_worker.pairs import PairRuntime
 
 log = logging.getLogger("matching_worker")
 CHECKSUM_DEPTH = 10
+# In a transaction of its own, which writes nothing (see `exchange/inbox.py`).
+ANNOUNCE_PUBLISHED = "SELECT pg_notify('" + PUBLISHED_CHANNEL + "', pair_id::text) FROM unnest(%s::bigint[]) AS pair_id"
 
 
 class PublishedMarket:
@@ -89,6 +92,7 @@ class MarketPublisher:
     def __init__(self) -> None:
         self.queue: queue.Queue = queue.Queue()
         self.markets: dict[int, PublishedMarket] = {}
+        self.written: set[int] = set()         # the pairs whose published state the item in hand changed
         self.thread = threading.Thread(target=self._run, name="market-publisher", daemon=True)
         self.thread.start()
 
@@ -127,9 +131,19 @@ class MarketPublisher:
             try:
                 messages = self._apply(store, item)
                 loop.run_until_complete(self._send(layer, messages))
+                self._announce_written()
             except Exception:  # noqa: BLE001 - a publishing failure must never stop matching; clients resync
                 log.exception("market data not published", extra={"event": "publish_failed"})
+                connection.close()
         loop.close()
+        connection.close()
+
+    def _announce_written(self) -> None:
+        """Tells the web processes which pairs' published state changed (their REST depth is read again)."""
+        if self.written:
+            with connection.cursor() as cursor:
+                cursor.execute(ANNOUNCE_PUBLISHED, [sorted(self.written)])
+            self.written.clear()
 
     @staticmethod
     async def _send(layer, messages: list[tuple[str, dict]]) -> None:
@@ -143,6 +157,7 @@ class MarketPublisher:
             _, pair_id, market = item
             self.markets[pair_id] = market
             market.stats.advance(datetime.now(UTC))
+            self.written.add(pair_id)
             return [self._write_whole(store, market)]
         if item[0] == "minute":
             return self._turn_minute(store)
@@ -169,6 +184,8 @@ class MarketPublisher:
                     whole.append(market)
                 elif message is not None:
                     messages.append(message)
+                if not intact or message is not None:
+                    self.written.add(changes.pair_id)
             pipeline.execute()
         return messages + [self._write_whole(store, market) for market in whole]
 

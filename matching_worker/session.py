@@ -72,6 +72,15 @@ class BatchSession:
     def commit(self) -> None:
         self.pg.commit()
 
+    def announce(self, statement: bytes) -> None:
+        """Runs a NOTIFY statement in a transaction of its own, after a commit (one round trip)."""
+        self.pg.autocommit = True
+        try:
+            with self.pg.cursor() as cursor:
+                cursor.execute(statement)
+        finally:
+            self.pg.autocommit = False
+
     def rollback(self) -> None:
         """Ends a failed or empty transaction; a broken connection is closed and reopened on next use."""
         if self.pg is None or self.pg.closed:

@@ -125,6 +125,8 @@ class MatchingWorker:
         try:
             write_batch(batch)
             batch.session.commit()
+            if batch.announcement:
+                batch.session.announce(batch.announcement)
         except Exception:
             self._fail(batch.session)
             raise

@@ -4,14 +4,15 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
-from exchange.market_feed import sequence_key
 from exchange.published_market import store
 from matching.units import PairUnits
 from matching_worker.market_stats import TICKER_MINUTES, Kline, MarketStats, minute_of
-from matching_worker.publish import MarketPublisher, PublishedMarket, committed_history
+from matching_worker.publish import ANNOUNCE_PUBLISHED, MarketPublisher, PublishedMarket, committed_history
 from tests.exchange.factories import make_order, make_resting_order, make_trade
+from tests.exchange.test_listener import eventually, listener_listening
 
 D = Decimal
 NOON = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -181,17 +182,33 @@ def test_depth_trades_and_ticker_are_read_from_the_published_state(anonymous_api
     assert (ticker["last"], ticker["trade_count"]) == ("100", 1)
 
 
-@pytest.mark.django_db
-def test_a_new_batch_is_read_at_once_and_an_unpublished_pair_from_the_tables(anonymous_api, user, btc):
-    market = published_market()
+def publish(market: PublishedMarket, pair_id: int) -> None:
+    """As the worker's publisher does it: the state written, then announced to the web processes."""
     MarketPublisher._write_whole(store(), market)
-    assert anonymous_api.get("/api/pairs/BTCUSDT/depth/").json()["bids"][0]["price"] == "99.5"
+    with connection.cursor() as cursor:
+        cursor.execute(ANNOUNCE_PUBLISHED, [[pair_id]])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_publication_is_read_once_announced_and_an_unpublished_pair_from_the_tables(anonymous_api, user, btc):
+    listener_listening()
+    market = published_market()
+    publish(market, btc.id)
+    eventually(lambda: anonymous_api.get("/api/pairs/BTCUSDT/depth/").json()["bids"][0]["price"] == "99.5")
 
     market.set("buy", 9960, 100_000)
     market.sequence += 1
     MarketPublisher._write_whole(store(), market)
-    assert anonymous_api.get("/api/pairs/BTCUSDT/depth/").json()["bids"][0] == {"price": "99.6", "quantity": "1"}
+    # Not announced yet: the depth read at the last announcement stands.
+    assert anonymous_api.get("/api/pairs/BTCUSDT/depth/").json()["bids"][0]["price"] == "99.5"
+    with connection.cursor() as cursor:
+        cursor.execute(ANNOUNCE_PUBLISHED, [[btc.id]])
+    eventually(lambda: anonymous_api.get("/api/pairs/BTCUSDT/depth/").json()["bids"][0] == {
+        "price": "99.6", "quantity": "1"})
 
     make_resting_order(user, btc, side="buy", price="50", quantity="9")
-    store().delete(sequence_key("BTCUSDT"))
-    assert anonymous_api.get("/api/pairs/BTCUSDT/depth/").json()["bids"] == [{"price": "50", "quantity": "9"}]
+    store().delete(*store().scan_iter("md:BTCUSDT:*"))
+    with connection.cursor() as cursor:
+        cursor.execute(ANNOUNCE_PUBLISHED, [[btc.id]])
+    eventually(lambda: anonymous_api.get("/api/pairs/BTCUSDT/depth/").json()["bids"] == [
+        {"price": "50", "quantity": "9"}])
