@@ -45,6 +45,7 @@ from exchange.pairs import ensure_demo_pairs  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 PORT = int(os.environ.get("HTTP_PORT", "18080"))
 PAIRS = ["BTCUSDT", "ETHUSDT"]
+SERVER_LOG = Path(os.environ.get("EXCHANGE_VAR_DIR") or ROOT / "var") / "benchmarks" / "http-servers.log"
 
 
 def reset() -> None:
@@ -59,8 +60,11 @@ def start_servers() -> list[subprocess.Popen]:
     children = {child.name: child for child in child_processes(PORT, PORT + 1, [0])}
     # One address asks for the depth as fast as it is answered: far beyond what an anonymous caller may.
     env = {**os.environ, "DEBUG": "false", "LOG_LEVEL": "warning", "API_RATE_ANONYMOUS": "1000000/s"}
+    # Their logs (warnings and errors: a 500's traceback) go to var/benchmarks/http-servers.log.
+    SERVER_LOG.parent.mkdir(parents=True, exist_ok=True)
+    log = SERVER_LOG.open("w")
     return [subprocess.Popen(children[name].argv, cwd=ROOT, env={**env, **children[name].env},
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                             stdout=log, stderr=log, start_new_session=True)
             for name in ("web", "matching-worker-0")]
 
 
