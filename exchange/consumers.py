@@ -46,6 +46,8 @@ CLOSE_UNKNOWN_PAIR = 4004
 CLOSE_NOT_AUTHENTICATED = 4001
 CLOSE_TOO_SLOW = 4008
 CLOSE_TRY_AGAIN_LATER = 1013
+CLOSE_INTERNAL_ERROR = 1011
+HUB_JOIN_SECONDS = 5           # how long a subscription waits for the hub to join the pair's group
 MAILBOX_LIMIT = 1000           # publications waiting for one client before it is dropped
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,12 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         except asyncio.CancelledError:
             if not self.dropped:
                 raise                        # the server's own cancellation; a dropped client's simply ends
+        finally:                             # however the stream ends: a failed connect, a cancellation
+            self._uncount()
+            self.stop_tasks()
+
+    def stop_tasks(self) -> None:
+        """Stops the tasks the stream started besides its own."""
 
     async def websocket_connect(self, message: dict) -> None:
         if StreamConsumer.open_streams >= settings.WEBSOCKET_MAX_CONNECTIONS:
@@ -98,15 +106,19 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
     async def drop_slow_client(self) -> None:
         log.warning("websocket client dropped: it does not read", extra={
             "event": "websocket_client_dropped", "path": self.scope.get("path", "")})
+        await self.end_stream(CLOSE_TOO_SLOW)
+
+    async def end_stream(self, code: int) -> None:
+        """Closes the stream from the server's side and ends its application (the server closes the connection)."""
         self.dropped = True
         await self.leave_groups()
         try:          # the close frame too waits for room in the socket: give it a moment, no more
             async with asyncio.timeout(1):
-                await self.close(CLOSE_TOO_SLOW)
+                await self.close(code)
         except TimeoutError:
             pass
         self._uncount()
-        self.main_task.cancel()          # the stream's application ends; the server closes the connection
+        self.main_task.cancel()
 
     async def leave_groups(self) -> None:
         """Stops the messages of the groups the stream joined."""
@@ -183,15 +195,25 @@ class MarketHub:
         if client.symbol not in self.joined:
             self.joined[client.symbol] = asyncio.Event()
             self.relays.add(asyncio.create_task(self._relay(client.symbol)))   # kept: a task only weakly held ends
-        await self.joined[client.symbol].wait()
+        try:          # past this, the snapshot is sent anyway: updates follow once joined, a gap resyncs
+            async with asyncio.timeout(HUB_JOIN_SECONDS):
+                await self.joined[client.symbol].wait()
+        except TimeoutError:
+            pass
 
     def discard(self, client: MarketDataConsumer) -> None:
         self.clients[client.symbol].discard(client)
 
     async def _relay(self, symbol: str) -> None:
         layer = get_channel_layer()
-        channel = await layer.new_channel("market-hub.")
-        await layer.group_add(market_group(symbol), channel)
+        while True:
+            try:
+                channel = await layer.new_channel("market-hub.")
+                await layer.group_add(market_group(symbol), channel)
+                break
+            except Exception:  # noqa: BLE001 - Redis away: try again; the pair's clients wait for it
+                log.exception("market data relay cannot join", extra={"event": "market_relay_error", "pair": symbol})
+                await asyncio.sleep(1)
         self.joined[symbol].set()
         while True:
             try:
@@ -232,12 +254,16 @@ class MarketDataConsumer(StreamConsumer):
 
     async def disconnect(self, code: int) -> None:
         await self.leave_groups()
-        if self.postman is not None and self.postman is not asyncio.current_task():
-            self.postman.cancel()
+
+    def stop_tasks(self) -> None:
+        postman = getattr(self, "postman", None)
+        if postman is not None and postman is not asyncio.current_task():
+            postman.cancel()
 
     async def leave_groups(self) -> None:
         self.channels = set()
-        market_hub.discard(self)
+        if hasattr(self, "symbol"):
+            market_hub.discard(self)
 
     def post(self, event: dict) -> None:
         """A publication of the pair, from the hub."""
@@ -268,7 +294,15 @@ class MarketDataConsumer(StreamConsumer):
         self.mail.set()
 
     async def _deliver(self) -> None:
-        """The mailbox's task: sends what is posted, in order."""
+        """The mailbox's task: sends what is posted, in order. Should sending fail (Redis away for a snapshot,
+        say), the stream is closed with 1011 rather than left silent: the client reconnects and starts over."""
+        try:
+            await self._deliver_mail()
+        except Exception:  # noqa: BLE001 - any failure: the client is told by the close and reconnects
+            log.exception("market data stream failed", extra={"event": "market_stream_failed", "pair": self.symbol})
+            await self.end_stream(CLOSE_INTERNAL_ERROR)
+
+    async def _deliver_mail(self) -> None:
         while not self.dropped:
             if not self.mailbox:
                 self.mail.clear()
@@ -309,8 +343,9 @@ class MarketDataConsumer(StreamConsumer):
         await self.send_or_drop(encoded_update(event, frozenset(self.channels)))
 
     async def market_snapshot(self, event: dict) -> None:
-        """The worker (re)started serving the pair: its whole book, which replaces the client's."""
-        if self.sequence is None:
+        """The worker (re)started serving the pair, or wrote it whole again: its whole book, which replaces the
+        client's (unless the client already has a newer one, read from Redis on a gap)."""
+        if self.sequence is None or event["sequence"] < self.sequence:
             return
         self.sequence = event["sequence"]
         if "depth" in self.channels:

@@ -9,7 +9,11 @@ lock for microseconds. Should a process die between the commit and its NOTIFY, t
 heartbeat period, and the web's `?wait` timeout, still find the rows.
 """
 
-from django.db import connection, transaction
+import logging
+
+from django.db import DatabaseError, connection, transaction
+
+log = logging.getLogger(__name__)
 
 INBOX_CHANNEL = "exchange_inbox"      # to the workers; payload: the shard with new orders, requests or commands
 PAIRS_CHANNEL = "exchange_pairs"      # to the workers; payload: the shard of a pair just created (a trigger)
@@ -19,13 +23,21 @@ PUBLISHED_CHANNEL = "exchange_published"   # to the web; payload: the id of a pa
 
 
 def notify(channel: str, payload: str = "") -> None:
-    """A NOTIFY once the current transaction has committed (at once outside one); none if it rolls back."""
-    transaction.on_commit(lambda: _send(channel, payload))
+    """A NOTIFY once the current transaction has committed (at once outside one); none if it rolls back. It is
+    a wake-up, not the data: if it fails, what it announces is committed all the same and is found by the next
+    look (the worker's after a quiet heartbeat period, a waiting request's at its timeout), so the failure is
+    logged and the caller's answer stands."""
+    transaction.on_commit(lambda: wake(channel, [payload]), robust=True)
 
 
-def _send(channel: str, payload: str) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_notify(%s, %s)", [channel, payload])
+def wake(channel: str, payloads: list[str]) -> None:
+    """NOTIFYs on the channel, one per payload, in one statement; a failure is logged, not raised."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, payload) FROM unnest(%s::text[]) AS payload", [channel, payloads])
+    except DatabaseError as error:
+        log.warning("wake-up not sent; the next look finds the rows", extra={
+            "event": "notify_failed", "channel": channel, "error": str(error)})
 
 
 def announce_results(pair_id: int) -> None:

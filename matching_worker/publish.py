@@ -121,22 +121,31 @@ class MarketPublisher:
         loop = asyncio.new_event_loop()
         layer = get_channel_layer()
         store = redis.Redis.from_url(settings.REDIS_URL)
+        minute_handled = int(time.time() // MINUTE)
         while True:
             try:
                 item = self.queue.get(timeout=MINUTE - time.time() % MINUTE + 0.001)
             except queue.Empty:
-                item = ("minute",)
+                item = ("idle",)
             if item is None:
                 break
-            try:
-                messages = self._apply(store, item)
-                loop.run_until_complete(self._send(layer, messages))
-                self._announce_written()
-            except Exception:  # noqa: BLE001 - a publishing failure must never stop matching; clients resync
-                log.exception("market data not published", extra={"event": "publish_failed"})
-                connection.close()
+            self._handle(loop, layer, store, item)
+            # The minute's turn comes whatever the traffic: a queue never empty for a whole minute must not hold
+            # back the tickers of the quiet pairs.
+            if int(time.time() // MINUTE) != minute_handled:
+                minute_handled = int(time.time() // MINUTE)
+                self._handle(loop, layer, store, ("minute",))
         loop.close()
         connection.close()
+
+    def _handle(self, loop, layer, store: redis.Redis, item: tuple) -> None:
+        try:
+            messages = self._apply(store, item)
+            loop.run_until_complete(self._send(layer, messages))
+            self._announce_written()
+        except Exception:  # noqa: BLE001 - a publishing failure must never stop matching; clients resync
+            log.exception("market data not published", extra={"event": "publish_failed"})
+            connection.close()
 
     def _announce_written(self) -> None:
         """Tells the web processes which pairs' published state changed (their REST depth is read again)."""
@@ -163,6 +172,8 @@ class MarketPublisher:
             return [self._write_whole(store, market)]
         if item[0] == "minute":
             return self._turn_minute(store)
+        if item[0] == "idle":
+            return []
         _, batch, committed_at = item
         messages, listening = self._publish_batch(store, batch, committed_at)
         return messages + self._order_updates(batch, listening, committed_at)
@@ -263,11 +274,19 @@ class MarketPublisher:
             "checksum": market.checksum(), "ticker": ticker}
 
     def _turn_minute(self, store: redis.Redis) -> list[tuple[str, dict]]:
-        """The minute turned: every ticker's window moved, so each is written again and sent to its clients."""
+        """The minute turned: every ticker's window moved, so each is written again and sent to its clients. A
+        pair whose state in Redis is not the one published last (Redis emptied, or a publication that failed)
+        is written whole, so a quiet pair is healed within a minute too."""
         now = datetime.now(UTC)
+        markets = list(self.markets.items())
+        held = store.mget([sequence_key(market.symbol) for _, market in markets]) if markets else []
         messages = []
         with store.pipeline(transaction=False) as pipeline:
-            for market in self.markets.values():
+            for (pair_id, market), value in zip(markets, held, strict=True):
+                if value is None or int(value) != market.sequence:
+                    messages.append(self._write_whole(store, market))
+                    self.written.add(pair_id)
+                    continue
                 market.stats.advance(now)
                 ticker = market.stats.ticker(now)
                 pipeline.set(ticker_key(market.symbol), json.dumps(ticker))

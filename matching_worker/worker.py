@@ -125,11 +125,20 @@ class MatchingWorker:
         try:
             write_batch(batch)
             batch.session.commit()
-            if batch.announcement:
-                batch.session.announce(batch.announcement)
         except Exception:
             self._fail(batch.session)
             raise
+        if batch.announcement:
+            self._announce(batch)
+
+    def _announce(self, batch: Batch) -> None:
+        """The results NOTIFY of a committed batch. A wake-up, not the data: should it fail, the batch stands and
+        the waiting requests find their results at their timeout (`exchange/inbox.py`)."""
+        try:
+            batch.session.announce(batch.announcement)
+        except Exception as error:  # noqa: BLE001 - the batch is committed; only the wake-up is lost
+            log.warning("results NOTIFY not sent", extra={"event": "notify_failed", "shard": self.shard,
+                                                          "error": str(error)})
 
     def committed(self, batch: Batch) -> None:
         """A committed batch: its entries are no longer in hand, and its market data is published."""
