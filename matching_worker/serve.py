@@ -17,7 +17,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from exchange.inbox import INBOX_CHANNEL, PAIRS_CHANNEL
@@ -146,7 +146,11 @@ class ShardServer:
         """The shard's sign of life, with how often it comes (the web judges it by that); the last one, on a
         clean stop, says the worker stopped, so the web refuses the shard's orders at once."""
         worker = self.worker
-        with connection.cursor() as cursor:
+        # Without waiting for the disk: a sign of life need not survive a crash, and a WAL flush that stalls
+        # (seen: 10 s, the batch's COMMIT waiting too) must not make a live worker look dead to the web, which
+        # would then refuse its orders with 503. It still cannot be written while the loop itself is stuck.
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
             cursor.execute(
                 "INSERT INTO exchange_workerheartbeat (shard, pid, hostname, started_at, last_seen, batches, commands,"
                 " interval_seconds, stopped_at) VALUES (%s, %s, %s, %s, now(), %s, %s, %s,"
