@@ -20,9 +20,9 @@ missed one, and it takes a new snapshot. The checksum proves its top levels equa
 """
 from __future__ import annotations
 
+import heapq
 import zlib
 from datetime import UTC, datetime
-from decimal import Decimal
 
 from matching.units import amount_text
 
@@ -77,8 +77,18 @@ def checksum(bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> int:
 
 def sorted_levels(levels: dict[str, str], side: str, limit: int | None = None) -> list[tuple[str, str]]:
     """A side's levels, best price first (bids highest, asks lowest), at most `limit`."""
-    ordered = sorted(levels.items(), key=lambda level: Decimal(level[0]), reverse=side == "buy")
-    return ordered if limit is None else ordered[:limit]
+    if limit is not None and limit < len(levels):
+        pick = heapq.nlargest if side == "buy" else heapq.nsmallest
+        return pick(limit, levels.items(), key=_price_order)
+    return sorted(levels.items(), key=_price_order, reverse=side == "buy")
+
+
+def _price_order(level: tuple[str, str]) -> tuple[int, str, str]:
+    """The order of prices as the API writes them (digits, at most one point, no sign, no padding, no trailing
+    zeros): by the length of the whole part, then its digits, then the fraction's digits. A third of the cost of
+    making a Decimal of each, which a depth read did for every level of a side."""
+    whole, _, fraction = level[0].partition(".")
+    return len(whole), whole, fraction
 
 
 def iso_time(moment: datetime) -> str:

@@ -6,9 +6,12 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 from django.utils import timezone
+from hypothesis import given
+from hypothesis import strategies as st
 
+from exchange.market_feed import sorted_levels
 from exchange.published_market import store
-from matching.units import PairUnits
+from matching.units import PairUnits, amount_text
 from matching_worker.market_stats import TICKER_MINUTES, Kline, MarketStats, minute_of
 from matching_worker.publish import ANNOUNCE_PUBLISHED, MarketPublisher, PublishedMarket, committed_history
 from tests.exchange.factories import make_order, make_resting_order, make_trade
@@ -212,3 +215,13 @@ def test_a_publication_is_read_once_announced_and_an_unpublished_pair_from_the_t
         cursor.execute(ANNOUNCE_PUBLISHED, [[btc.id]])
     eventually(lambda: anonymous_api.get("/api/pairs/BTCUSDT/depth/").json()["bids"] == [
         {"price": "50", "quantity": "9"}])
+
+
+@given(st.lists(st.decimals(min_value=0, max_value=10**12, places=8, allow_nan=False, allow_infinity=False),
+                unique=True, max_size=60), st.sampled_from(["buy", "sell"]), st.integers(1, 70))
+def test_levels_are_ordered_by_price_as_decimals_would_order_them(prices, side, limit):
+    levels = {amount_text(price): "1" for price in prices if price > 0}
+    by_decimal = sorted(levels, key=Decimal, reverse=side == "buy")
+
+    assert [price for price, _ in sorted_levels(levels, side)] == by_decimal
+    assert [price for price, _ in sorted_levels(levels, side, limit)] == by_decimal[:limit]
