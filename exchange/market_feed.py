@@ -58,6 +58,11 @@ def kline_key(symbol: str) -> str:
     return f"md:{symbol}:kline"
 
 
+def written_whole_key(symbol: str) -> str:
+    """When the pair's state was last written whole (Unix time): a warm-up waits for a time after its request."""
+    return f"md:{symbol}:written-whole"
+
+
 def listening_owners_key() -> str:
     """How many `ws/orders/` streams each user has open, across the websocket processes: the worker builds
     order updates for these users only (building them for everyone cost a third of a publication)."""

@@ -42,6 +42,7 @@ from exchange.market_feed import (
     sequence_key,
     ticker_key,
     trades_key,
+    written_whole_key,
 )
 from matching.units import PairUnits, amount_text
 from matching_worker.batch import Batch
@@ -268,6 +269,7 @@ class MarketPublisher:
             if newest is not None:
                 pipeline.set(kline_key(symbol), json.dumps(newest.as_json()))
             pipeline.set(sequence_key(symbol), market.sequence)
+            pipeline.set(written_whole_key(symbol), time.time())
             pipeline.execute()
         return market_group(symbol), {
             "type": "market.snapshot", "pair": symbol, "sequence": market.sequence, "bids": bids, "asks": asks,

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from exchange.inbox import INBOX_CHANNEL, notify
-from exchange.market_feed import book_key, sequence_key, ticker_key, trades_key
+from exchange.market_feed import book_key, sequence_key, ticker_key, trades_key, written_whole_key
 from exchange.models import AuditLog, EngineCommand, TradingPair
 
 ACTOR = "operator:cache-warmup"
@@ -58,16 +58,22 @@ class Command(BaseCommand):
                 pending.pop(command.id)
                 if command.status != EngineCommand.Status.APPLIED:
                     raise CommandError(f"{command.pair.symbol}: the worker refused: {command.reason}")
-                # The worker publishes right after the command's batch commits: give it that moment.
-                self.report(store, command.pair.symbol, deadline)
+                # The worker's publisher writes the pair whole just after the command's batch has committed.
+                if not self.report(store, command, deadline):
+                    pending[command.id] = command
             time.sleep(0.05)
         return sorted(command.pair.symbol for command in pending.values())
 
-    def report(self, store: redis.Redis, symbol: str, deadline: float) -> None:
-        while time.monotonic() < deadline and store.get(sequence_key(symbol)) is None:
+    def report(self, store: redis.Redis, command: EngineCommand, deadline: float) -> bool:
+        """Waits until the pair was written whole after the request, then reports it; False if it was not."""
+        symbol, asked_at = command.pair.symbol, command.created_at.timestamp()
+        while float(store.get(written_whole_key(symbol)) or 0) < asked_at:
+            if time.monotonic() > deadline:
+                return False
             time.sleep(0.05)
         ticker = json.loads(store.get(ticker_key(symbol)) or "{}")
         self.stdout.write(
             f"{symbol}: published at sequence {store.get(sequence_key(symbol))}: {store.hlen(book_key(symbol, 'buy'))}"
             f" bid and {store.hlen(book_key(symbol, 'sell'))} ask levels, {store.llen(trades_key(symbol))} recent"
             f" trades, {ticker.get('trade_count', 0)} trades in 24 h (last {ticker.get('last')})")
+        return True
