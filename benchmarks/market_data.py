@@ -32,7 +32,7 @@ import websockets  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from benchmarks.http_load import run_loop  # noqa: E402
-from benchmarks.pipeline import insert_pending, order_rows, reset, setup_market  # noqa: E402
+from benchmarks.pipeline import offer_paced, order_rows, reset, setup_market  # noqa: E402
 from exchange.management.commands.run_exchange import child_processes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,17 +118,8 @@ class Client:
 
 
 def offer_orders(rate: int, seconds: int, pair_ids: dict, owners: list) -> float:
-    """Commits orders to the inbox at `rate` per second, a transaction every 5 ms; returns the rate offered."""
-    rows = order_rows(rate * seconds, 11, pair_ids, owners)         # half of them BTCUSDT's, half ETHUSDT's
-    per_tick = max(1, rate // 200)
-    started = time.monotonic()
-    with connection.cursor() as cursor:
-        for index in range(0, len(rows), per_tick):
-            due = started + index / rate
-            if (delay := due - time.monotonic()) > 0:
-                time.sleep(delay)
-            insert_pending(cursor, rows[index:index + per_tick])
-    return len(rows) / (time.monotonic() - started)
+    """Commits orders to the inbox at `rate` per second; returns the rate offered."""
+    return offer_paced(order_rows(rate * seconds, 11, pair_ids, owners), rate)   # half BTCUSDT's, half ETHUSDT's
 
 
 def offer_from_a_process(rate: int, seconds: int, pair_ids: dict, owners: list) -> float:

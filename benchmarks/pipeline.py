@@ -154,16 +154,7 @@ def latency(rate: int, seconds: int, pair_ids: dict, owners: list, prepare=lambd
     prepare()
     worker = start_worker()
     time.sleep(3)                                 # let it load and LISTEN
-    rows = order_rows(rate * seconds, 7, pair_ids, owners)
-    per_tick = max(1, rate // 200)                # a transaction every 5 ms
-    started = time.monotonic()
-    with connection.cursor() as cursor:
-        for index in range(0, len(rows), per_tick):
-            due = started + index / rate
-            if (delay := due - time.monotonic()) > 0:
-                time.sleep(delay)
-            insert_pending(cursor, rows[index:index + per_tick])
-    offered = len(rows) / (time.monotonic() - started)
+    offered = offer_paced(order_rows(rate * seconds, 7, pair_ids, owners), rate)
     while count("SELECT count(*) FROM exchange_order WHERE status = 'pending'"):
         time.sleep(0.2)
     stop_worker(worker)
@@ -178,6 +169,20 @@ def latency(rate: int, seconds: int, pair_ids: dict, owners: list, prepare=lambd
     return {"offered_orders_per_s": round(offered), "order_latency_p50_ms": round(order_p50, 2),
             "order_latency_p95_ms": round(order_p95, 2), "order_latency_p99_ms": round(order_p99, 2),
             "trade_latency_p50_ms": round(trade_p50, 2), "trade_latency_p95_ms": round(trade_p95, 2)}
+
+
+def offer_paced(rows: list[tuple], rate: int) -> float:
+    """Commits the rows to the inbox at `rate` per second, a transaction every 5 ms, on schedule; returns the
+    rate offered."""
+    per_tick = max(1, rate // 200)
+    started = time.monotonic()
+    with connection.cursor() as cursor:
+        for index in range(0, len(rows), per_tick):
+            due = started + index / rate
+            if (delay := due - time.monotonic()) > 0:
+                time.sleep(delay)
+            insert_pending(cursor, rows[index:index + per_tick])
+    return len(rows) / (time.monotonic() - started)
 
 
 def insert_pending(cursor, rows: list[tuple]) -> None:

@@ -64,14 +64,20 @@ def benchmark_database_environment() -> dict:
     return env
 
 
+def child_figures(module: str, env: dict, *args: str) -> dict:
+    """Runs a benchmark module in a child process on the scratch database; the last line it prints is its
+    figures, as JSON (what it logs on stderr is shown as it comes)."""
+    result = subprocess.run([sys.executable, "-m", module, *args], env=env, cwd=ROOT, check=True,
+                            stdout=subprocess.PIPE, text=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def pipeline_section(orders: int) -> dict:
     print(f"== pipeline: {orders:,} orders through one worker, PostgreSQL on this machine, "
           f"{os.cpu_count()} cores ==")
     env = benchmark_database_environment()
     env["PIPELINE_ORDERS"] = str(orders)
-    result = subprocess.run([sys.executable, "-m", "benchmarks.pipeline"], env=env, cwd=ROOT, check=True,
-                            capture_output=True, text=True)
-    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    figures = child_figures("benchmarks.pipeline", env)
     print(f"throughput   {figures['orders_per_s']:>8,} orders/s  {figures['trades_per_s']:>8,} trades/s: "
           f"{figures['orders']:,} orders drained in {figures['sustained_seconds']} s "
           f"(slowest 5 s window: {figures['slowest_5s_orders_per_s']:,} orders/s)")
@@ -85,9 +91,7 @@ def pipeline_section(orders: int) -> dict:
 def http_section() -> dict:
     print(f"== http: the API as `make run` serves it, with its worker, on this machine's {os.cpu_count()} cores ==")
     env = benchmark_database_environment()
-    result = subprocess.run([sys.executable, "-m", "benchmarks.http_api"], env=env, cwd=ROOT, check=True,
-                            stdout=subprocess.PIPE, text=True)
-    f = json.loads(result.stdout.strip().splitlines()[-1])
+    f = child_figures("benchmarks.http_api", env)
     print(f"single orders: offered {f['offered_per_s']:,}/s achieved {f['achieved_per_s']:,}/s for {f['seconds']} s;"
           f" p50 {f['p50_ms']} ms  p95 {f['p95_ms']} ms  p99 {f['p99_ms']} ms  max {f['max_ms']} ms;"
           f" error rate {f['error_rate']:.4%} {f['statuses']}")
@@ -103,9 +107,7 @@ def migration_section(orders: int) -> dict:
           f"{os.cpu_count()} cores ==")
     env = benchmark_database_environment()
     env["PIPELINE_ORDERS"] = str(orders)
-    result = subprocess.run([sys.executable, "-m", "benchmarks.pipeline", "--migration"], env=env, cwd=ROOT,
-                            check=True, capture_output=True, text=True)
-    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    figures = child_figures("benchmarks.pipeline", env, "--migration")
     for mode, f in figures.items():
         print(f"{mode:14} {f['orders_per_s']:>8,} orders/s  latency at {f['offered_orders_per_s']:,}/s: p50 "
               f"{f['order_latency_p50_ms']} ms  p95 {f['order_latency_p95_ms']} ms  p99 {f['order_latency_p99_ms']} ms"
@@ -118,9 +120,7 @@ def migration_section(orders: int) -> dict:
 def marketdata_section() -> dict:
     print(f"== marketdata: websocket clients of BTCUSDT while the pipeline runs, {os.cpu_count()} cores ==")
     env = benchmark_database_environment()
-    result = subprocess.run([sys.executable, "-m", "benchmarks.market_data"], env=env, cwd=ROOT, check=True,
-                            stdout=subprocess.PIPE, text=True)
-    f = json.loads(result.stdout.strip().splitlines()[-1])
+    f = child_figures("benchmarks.market_data", env)
     print(f"{f['clients']} clients, {f['offered_orders_per_s']:,} orders/s offered: {f['updates_per_s']:,} updates/s"
           f" delivered; publish p50 {f['publish_p50_ms']} ms p99 {f['publish_p99_ms']} ms; delivery p50"
           f" {f['delivery_p50_ms']} ms p99 {f['delivery_p99_ms']} ms; {f['out_of_sequence']} out of sequence;"
