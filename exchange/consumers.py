@@ -97,7 +97,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         if self.dropped:
             return
         try:
-            # asyncio.timeout, not wait_for: wait_for wraps every send in a task of its own, a fifth of a send's cost.
+            # asyncio.timeout, not wait_for: wait_for wraps every send in a task of its own.
             async with asyncio.timeout(settings.WEBSOCKET_SEND_TIMEOUT_SECONDS):
                 await self.send(text_data=text)
         except TimeoutError:
