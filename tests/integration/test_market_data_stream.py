@@ -9,6 +9,7 @@ import subprocess
 import threading
 import time
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import websockets
@@ -31,12 +32,16 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_websocket_server(**env: str):
+def start_websocket_server(log: Path | None = None, **env: str):
+    """A websocket server with extra settings; what it logs goes to `log` if given (else nowhere)."""
     port = free_port()
+    output = open(log, "ab") if log is not None else subprocess.DEVNULL   # noqa: SIM115 - the child holds it
     server = subprocess.Popen(websocket_server_argv(port), cwd=ROOT,
                               env={**worker_environment(), "REDIS_URL": settings.REDIS_URL, "DB_CONN_MAX_AGE": "0",
                                    **env},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdout=output, stderr=subprocess.STDOUT)
+    if log is not None:
+        output.close()
     deadline = time.monotonic() + 30
     while True:
         try:
