@@ -9,11 +9,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exchange.settings")
 # Django must be set up before the websocket routes import models.
 django_asgi_application = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from exchange.authentication import WebsocketTokenMiddleware  # noqa: E402
 from exchange.production import refuse_unsafe_production  # noqa: E402
 from exchange.routing import websocket_urlpatterns  # noqa: E402
 
@@ -22,7 +20,6 @@ refuse_unsafe_production()
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_application,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(WebsocketTokenMiddleware(URLRouter(websocket_urlpatterns)))),
+        "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -8,7 +8,9 @@ market data):
   at (`md:<PAIR>:sequence`, the engine's command sequence after the batch), the recent trades
   (`md:<PAIR>:trades`, newest first, the last RECENT_TRADES), the 24-hour ticker (`md:<PAIR>:ticker`) and the
   newest 1-minute kline (`md:<PAIR>:kline`), both JSON as the API writes them. The REST market data reads it.
-- **Messages on the channel layer**, after the state: one per pair per batch to the group `market.<PAIR>`
+- **Messages on the channel layer**, published in the transaction that writes the state they describe (the
+  worker PUBLISHes them where channels-redis's pub/sub layer carries a group's messages, `group_channel`): one
+  per pair per batch to the group `market.<PAIR>`
   (`update`: the levels that changed, the trades, the klines they changed and the ticker, the sequence before
   and after, the checksum), a `snapshot` when the worker (re)starts serving a pair or finds the state in Redis
   gone, a `ticker` for every pair when the minute turns (its window moved), and one per owner per batch to
@@ -36,6 +38,12 @@ def market_group(symbol: str) -> str:
 
 def orders_group(user_id: int) -> str:
     return f"orders.{user_id}"
+
+
+def group_channel(group: str, prefix: str) -> str:
+    """The Redis pub/sub channel on which channels-redis's pub/sub layer carries a group's messages: its
+    `group_send` PUBLISHes the serialized message there (a test holds the two equal)."""
+    return f"{prefix}__group__{group}"
 
 
 def book_key(symbol: str, side: str) -> str:

@@ -170,10 +170,17 @@ def published_market(symbol: str = "BTCUSDT") -> PublishedMarket:
     return market
 
 
+@pytest.fixture
+def publisher():
+    publisher = MarketPublisher()
+    yield publisher
+    publisher.close()
+
+
 @pytest.mark.django_db
-def test_depth_trades_and_ticker_are_read_from_the_published_state(anonymous_api, user, btc):
+def test_depth_trades_and_ticker_are_read_from_the_published_state(anonymous_api, user, btc, publisher):
     make_resting_order(user, btc, side="buy", price="50", quantity="9")          # in the table, not published
-    MarketPublisher._write_whole(store(), published_market())
+    publisher._write_whole(store(), published_market())
 
     depth = anonymous_api.get("/api/pairs/BTCUSDT/depth/").json()
     trades = anonymous_api.get("/api/pairs/BTCUSDT/trades/").json()
@@ -185,23 +192,24 @@ def test_depth_trades_and_ticker_are_read_from_the_published_state(anonymous_api
     assert (ticker["last"], ticker["trade_count"]) == ("100", 1)
 
 
-def publish(market: PublishedMarket, pair_id: int) -> None:
+def publish(publisher: MarketPublisher, market: PublishedMarket, pair_id: int) -> None:
     """As the worker's publisher does it: the state written, then announced to the web processes."""
-    MarketPublisher._write_whole(store(), market)
+    publisher._write_whole(store(), market)
     with connection.cursor() as cursor:
         cursor.execute(ANNOUNCE_PUBLISHED, [[pair_id]])
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_publication_is_read_once_announced_and_an_unpublished_pair_from_the_tables(anonymous_api, user, btc):
+def test_a_publication_is_read_once_announced_and_an_unpublished_pair_from_the_tables(anonymous_api, user, btc,
+                                                                                      publisher):
     listener_listening()
     market = published_market()
-    publish(market, btc.id)
+    publish(publisher, market, btc.id)
     eventually(lambda: anonymous_api.get("/api/pairs/BTCUSDT/depth/").json()["bids"][0]["price"] == "99.5")
 
     market.set("buy", 9960, 100_000)
     market.sequence += 1
-    MarketPublisher._write_whole(store(), market)
+    publisher._write_whole(store(), market)
     # Not announced yet: the depth read at the last announcement stands.
     assert anonymous_api.get("/api/pairs/BTCUSDT/depth/").json()["bids"][0]["price"] == "99.5"
     with connection.cursor() as cursor:
@@ -225,3 +233,31 @@ def test_levels_are_ordered_by_price_as_decimals_would_order_them(prices, side, 
 
     assert [price for price, _ in sorted_levels(levels, side)] == by_decimal
     assert [price for price, _ in sorted_levels(levels, side, limit)] == by_decimal[:limit]
+
+
+# ---- the publication -------------------------------------------------------------------------------
+def test_the_worker_publishes_where_the_channel_layer_delivers_a_group():
+    """The publisher PUBLISHes a group's messages itself, inside its Redis transaction: a message sent so must
+    reach a member of the group exactly as the layer's own `group_send` would have sent it."""
+    import asyncio
+
+    from channels.layers import get_channel_layer
+
+    from exchange.market_feed import group_channel, market_group
+    from matching_worker.publish import channel_layer_prefix
+
+    layer = get_channel_layer()
+    message = {"type": "market.update", "pair": "BTCUSDT", "sequence": 7, "bids": [["100", "1"]]}
+
+    async def scenario() -> dict:
+        channel = await layer.new_channel("test.")
+        await layer.group_add(market_group("BTCUSDT"), channel)
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, lambda: store().publish(
+                group_channel(market_group("BTCUSDT"), channel_layer_prefix()), layer.serialize(message)))
+            return await asyncio.wait_for(layer.receive(channel), 5)
+        finally:
+            await layer.group_discard(market_group("BTCUSDT"), channel)
+            await layer.flush()
+
+    assert asyncio.run(scenario()) == message
