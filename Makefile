@@ -1,7 +1,7 @@
 # The project's verbs. Every target sets up .venv first (again only when pyproject.toml changes).
 PYTHON := .venv/bin/python
 
-.PHONY: run test test-adaptive test-integration benchmark-trading build-adaptive lint
+.PHONY: run test test-adaptive test-integration benchmark-trading build-adaptive lint monitoring-tools
 
 .venv/.installed: pyproject.toml
 	python3 -m venv .venv && .venv/bin/pip install -q -e '.[dev]' && touch $@
@@ -9,8 +9,18 @@ PYTHON := .venv/bin/python
 run: .venv/.installed
 	$(PYTHON) manage.py run_exchange
 
-test: .venv/.installed
+test: .venv/.installed monitoring-tools
 	$(PYTHON) -m pytest -q
+
+# promtool and amtool, which the tests run on deploy/prometheus and deploy/alertmanager: Debian's packages,
+# installed once when this runs as root (apt's lists are refreshed only if the first try fails).
+monitoring-tools:
+	@command -v promtool >/dev/null && command -v amtool >/dev/null || { \
+	  [ "$$(id -u)" = 0 ] && { $(APT_INSTALL) || { apt-get update -q >/dev/null && $(APT_INSTALL); }; }; } || \
+	  echo "promtool and amtool missing: install Debian's prometheus and prometheus-alertmanager"
+
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus \
+	prometheus-alertmanager >/dev/null
 
 test-adaptive: .venv/.installed
 	$(PYTHON) -m pytest -q tests/matching -k adaptive

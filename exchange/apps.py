@@ -12,8 +12,17 @@ class ExchangeConfig(AppConfig):
     name = "exchange"
 
     def ready(self) -> None:
-        """Refuses to start with a rate limit that says nothing clear."""
+        """Refuses to start with a rate limit that says nothing clear; counts the process's threads in its
+        metrics."""
+        from prometheus_client import REGISTRY
+
+        from exchange.process_metrics import count_threads
         from exchange.throttling import parse_rate  # imports DRF, which needs the app registry
+
+        try:
+            count_threads(REGISTRY)
+        except ValueError:          # registered already (the app was readied twice in this process)
+            pass
 
         for name in ("API_RATE_USER", "API_RATE_ANONYMOUS"):
             try:

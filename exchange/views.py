@@ -5,10 +5,12 @@ import hmac
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
-from django_prometheus.exports import ExportToDjangoView
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from exchange.api_errors import error_body
 from exchange.health import health_report
+from exchange.process_metrics import SystemMetrics
+from exchange.published_market import store
 
 
 @require_GET
@@ -20,12 +22,13 @@ def health(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
-    """Prometheus metrics (django-prometheus); with METRICS_TOKEN set, only for the scraper that presents it
-    as `Authorization: Bearer <token>`."""
+    """Prometheus metrics: this process's (django-prometheus) and every worker's and Celery's, each sample labelled
+    with its `process` (`exchange/process_metrics.py`); with METRICS_TOKEN set, only for the scraper that presents
+    it as `Authorization: Bearer <token>`."""
     token = settings.METRICS_TOKEN
     if token and not hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}"):
         response = JsonResponse(error_body("not_authenticated", "The metrics need the scraper's bearer token."),
                                 status=401)
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
-    return ExportToDjangoView(request)
+    return HttpResponse(generate_latest(SystemMetrics(store())), content_type=CONTENT_TYPE_LATEST)

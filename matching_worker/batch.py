@@ -39,6 +39,8 @@ class Batch:
     owners: dict = field(default_factory=dict)      # order id -> (owner, pair id), for the private order updates
     market: list[MarketChanges] = field(default_factory=list)   # what to publish once the batch committed
     entries: int = 0                                # inbox entries and control commands claimed
+    arrivals: list = field(default_factory=list)    # (id, pair id, kind, committed to the inbox at) of each entry
+    claimed_at: float = 0.0                         # when it was claimed (epoch seconds)
     checkpoint: bytes = b""                         # the engines' state after the batch, as SQL
     announcement: bytes = b""                       # the results NOTIFY, sent after the commit
     trades_copy: str = ""                           # `trades` and `orders` in COPY's text format

@@ -104,7 +104,7 @@ def collect_migration_events(runtime: PairRuntime, batch: Batch) -> None:
 
 # ---- a new order ----------------------------------------------------------------------------
 def place(runtime: PairRuntime, entry: tuple, batch: Batch) -> None:
-    _, _, order_id, _, owner_id, side, order_type, time_in_force, self_trade, price, quantity, _ = entry
+    _, _, order_id, _, owner_id, side, order_type, time_in_force, self_trade, price, quantity, _, _ = entry
     units = runtime.units
     try:
         ticks = None if price is None else units.ticks_from_price(price)
@@ -172,7 +172,7 @@ def reject(runtime: PairRuntime, order_id: int, owner_id: int, reason: str, mess
 
 # ---- cancel and reduce ----------------------------------------------------------------------
 def cancel_or_reduce(runtime: PairRuntime, entry: tuple, batch: Batch) -> None:
-    _, kind, request_id, _, _, _, _, _, _, _, quantity, order_id = entry
+    _, kind, request_id, _, _, _, _, _, _, _, quantity, order_id, _ = entry
     if kind == "cancel":
         command = CancelOrder(order_id)
     else:

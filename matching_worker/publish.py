@@ -54,6 +54,7 @@ from exchange.market_feed import (
 from matching.units import PairUnits, amount_text
 from matching_worker.batch import Batch
 from matching_worker.market_stats import MINUTE, Kline, MarketStats, window_start_for
+from matching_worker.metrics import WorkerMetrics
 from matching_worker.pairs import PairRuntime
 
 log = logging.getLogger("matching_worker")
@@ -97,7 +98,8 @@ class PublishedMarket:
 class MarketPublisher:
     """Publishes in the order batches are handed over; `close` publishes what is queued, then stops."""
 
-    def __init__(self) -> None:
+    def __init__(self, metrics: WorkerMetrics | None = None) -> None:
+        self.metrics = metrics                 # None: not counted (tests)
         self.queue: queue.Queue = queue.Queue()
         self.markets: dict[int, PublishedMarket] = {}
         self.written: set[int] = set()         # the pairs whose published state the item in hand changed
@@ -118,9 +120,9 @@ class MarketPublisher:
             market.set(side, ticks, lots)
         self.queue.put(("snapshot", runtime.pair_id, market))
 
-    def publish(self, batch: Batch) -> None:
-        """A committed batch."""
-        self.queue.put(("batch", batch, time.time()))
+    def publish(self, batch: Batch, committed_at: float) -> None:
+        """A committed batch, committed at `committed_at` (epoch seconds)."""
+        self.queue.put(("batch", batch, committed_at))
 
     def close(self) -> None:
         self.queue.put(None)
@@ -151,6 +153,8 @@ class MarketPublisher:
             self._announce_written()
         except Exception:  # noqa: BLE001 - a publishing failure must never stop matching; clients resync
             log.exception("market data not published", extra={"event": "publish_failed"})
+            if self.metrics is not None:
+                self.metrics.error("publish_failed")
             connection.close()
 
     def _announce_written(self) -> None:
@@ -199,6 +203,7 @@ class MarketPublisher:
                        for market, changes in changed]
             self._publish(pipeline, [update for update in updates if update is not None])
             results = pipeline.execute()
+        self._count(committed_at, updates)
         listening = {int(owner) for owner, streams in results[0].items() if int(streams) > 0}
         held = results[1:1 + len(changed)]
         for (market, changes), value, last, update in zip(changed, held, published_last, updates, strict=True):
@@ -211,6 +216,17 @@ class MarketPublisher:
             elif update is not None:
                 self.written.add(changes.pair_id)
         return listening
+
+    def _count(self, committed_at: float, updates: list[tuple[str, dict] | None]) -> None:
+        """The publication's latency and the level changes and trades it carried."""
+        if self.metrics is None:
+            return
+        published = [message for _, message in filter(None, updates)]
+        if published:
+            self.metrics.market_data_latency.observe(published[0]["published_at"] - committed_at)
+        for message in published:
+            self.metrics.market_data_updates.labels(message["pair"]).inc(
+                len(message["bids"]) + len(message["asks"]) + len(message["trades"]))
 
     def _update(self, pipeline, market: PublishedMarket, changes, batch: Batch, executed_at: str,
                 committed_at: float) -> tuple[str, dict] | None:

@@ -21,6 +21,7 @@ from exchange.inbox import RESULTS_CHANNEL
 from matching_worker.session import BatchSession
 
 if TYPE_CHECKING:
+    from matching_worker.metrics import WorkerMetrics
     from matching_worker.pairs import PairRuntime
     from matching_worker.worker import MatchingWorker
 
@@ -103,9 +104,10 @@ class Quarantine:
     QUARANTINE_WINDOW_S the worker stops setting entries apart and the shard waits for an engineer (audited
     once, logged at every retry; /health shows the missing heartbeat)."""
 
-    def __init__(self, shard: int, actor: str) -> None:
+    def __init__(self, shard: int, actor: str, metrics: WorkerMetrics) -> None:
         self.shard = shard
         self.actor = actor
+        self.metrics = metrics
         self.set_apart_at: deque[float] = deque()    # when entries were set apart lately (monotonic)
         self.halted = False
 
@@ -136,6 +138,7 @@ class Quarantine:
             cursor.execute(AUDIT, [self.actor, action, target, json.dumps(details)])
             cursor.execute("SELECT pg_notify(%s, %s)", [RESULTS_CHANNEL, str(pair_id)])
         session.commit()
+        self.metrics.error("quarantined", about["pair"])
         log.error("set apart: it fails on its own", extra={
             "event": "entry_quarantined", "shard": self.shard, "target": target, **details})
 

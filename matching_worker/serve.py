@@ -164,6 +164,7 @@ class ShardServer:
 
     def _heartbeat_if_due(self) -> None:
         self.worker.health.flush_if_due()
+        self.worker.publish_metrics_if_due()
         if time.monotonic() - self._last_heartbeat >= self.worker.heartbeat_every:
             self.heartbeat()
         self._report_if_due()

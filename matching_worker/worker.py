@@ -7,14 +7,18 @@ batches in a loop; tests and shells call `process_batch` directly.
 from __future__ import annotations
 
 import logging
+import time
 
+import redis
 from django.conf import settings
 from django.utils import timezone
 
+from exchange.process_metrics import MetricsPublisher
 from matching_worker.batch import Batch
 from matching_worker.claim import claim_controls, claim_inbox
 from matching_worker.execute import execute_claim
-from matching_worker.health_recorder import HealthRecorder
+from matching_worker.health_recorder import HealthRecorder, resident_memory_bytes
+from matching_worker.metrics import WorkerMetrics
 from matching_worker.pairs import PairRuntime, adaptive_book_class, load_pairs
 from matching_worker.publish import MarketPublisher
 from matching_worker.quarantine import Quarantine
@@ -29,7 +33,7 @@ class MatchingWorker:
     transaction, `commit_batch` writes and commits it; `process_batch` does both."""
 
     def __init__(self, shard: int, max_batch: int = 5000, heartbeat_every: float = 2.0,
-                 publisher: MarketPublisher | None = None) -> None:
+                 publisher: MarketPublisher | None = None, metrics: WorkerMetrics | None = None) -> None:
         self.shard = shard
         self.max_batch = max_batch
         self.heartbeat_every = heartbeat_every
@@ -44,10 +48,16 @@ class MatchingWorker:
         self.commands = 0
         self.adaptive_class = adaptive_book_class()
         self.publisher = publisher            # None: nothing is published (tests and shells)
+        self.metrics = metrics or WorkerMetrics()
         self.sessions = (BatchSession(shard, SHARD_LOCK_CLASS), BatchSession(shard, SHARD_LOCK_CLASS + 1))
-        self.quarantine = Quarantine(shard, self.actor)
-        # Health samples every METRICS_COLLECTION_INTERVAL (sooner when heartbeats are sooner, as in tests).
-        self.health = HealthRecorder(self, every=min(heartbeat_every, settings.METRICS_COLLECTION_INTERVAL))
+        self.quarantine = Quarantine(shard, self.actor, self.metrics)
+        # Health samples and the metrics every METRICS_COLLECTION_INTERVAL (sooner when heartbeats are sooner, as
+        # in tests).
+        every = min(heartbeat_every, settings.METRICS_COLLECTION_INTERVAL)
+        self.health = HealthRecorder(self, every=every)
+        self.metrics_publisher = MetricsPublisher(
+            f"worker-{shard}", self.metrics.registry,
+            redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2), every)
 
     # ---- the books ----------------------------------------------------------------------------
     def load(self) -> None:
@@ -101,6 +111,7 @@ class MatchingWorker:
         try:
             with session.cursor() as cursor:
                 pair_ids = list(self.pairs)
+                claimed_at = time.time()
                 controls = claim_controls(cursor, pair_ids, control_limit)
                 entries = claim_inbox(cursor, pair_ids, self.max_batch if limit is None else limit, in_flight)
                 self.in_hand += len(entries) + len(controls)
@@ -110,7 +121,9 @@ class MatchingWorker:
                     return None
                 batch = Batch(timezone.now(), self.actor, entries=len(entries) + len(controls), session=session,
                               claimed_orders=[entry[2] for entry in entries if entry[1] == "place"],
-                              claimed_requests=[entry[2] for entry in entries if entry[1] != "place"])
+                              claimed_requests=[entry[2] for entry in entries if entry[1] != "place"],
+                              arrivals=[(entry[2], entry[3], entry[1], entry[12]) for entry in entries],
+                              claimed_at=claimed_at)
                 execute_claim(self.pairs, batch, controls, entries)
                 self.health.count_breaker_trips(batch.breaker_trips)
                 format_batch(batch, self.pairs, cursor)
@@ -141,20 +154,30 @@ class MatchingWorker:
                                                           "error": str(error)})
 
     def committed(self, batch: Batch) -> None:
-        """A committed batch: its entries are no longer in hand, and its market data is published."""
+        """A committed batch: its entries are no longer in hand, its figures are counted and its market data is
+        published."""
+        committed_at = time.time()
         if self.publisher is not None:
-            self.publisher.publish(batch)
+            self.publisher.publish(batch, committed_at)
+        self.metrics.batch_committed(batch, self.pairs, committed_at)
         self.in_hand -= batch.entries
         self.batches += 1
         self.commands += batch.entries
         log.debug("batch committed", extra={"event": "batch_committed", "shard": self.shard,
                                             "size": batch.entries})
 
+    def publish_metrics_if_due(self) -> None:
+        """The worker's metrics for the web's /metrics, with the figures read from the engines refreshed."""
+        if self.metrics_publisher.due():
+            self.metrics.refresh(self.pairs, resident_memory_bytes(), self.health.memory_limit)
+            self.metrics_publisher.publish()
+
     def _fail(self, session: BatchSession) -> None:
         log.exception("batch failed; its inbox stays pending and the books are rebuilt from the database",
                       extra={"event": "batch_failed", "shard": self.shard})
         session.rollback()
         self.stale = True
+        self.metrics.error("batch_failed")
 
     def close(self) -> None:
         """Closes the batch sessions (and so releases the shard), after publishing what is committed."""

@@ -1,6 +1,7 @@
 """`manage.py run_matching_worker --shard N`: the matching worker of one shard of pairs."""
 from django.core.management.base import BaseCommand
 
+from matching_worker.metrics import WorkerMetrics
 from matching_worker.publish import MarketPublisher
 from matching_worker.serve import ShardServer
 from matching_worker.worker import MatchingWorker
@@ -16,5 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("--heartbeat", type=float, default=2.0, help="Seconds between heartbeats.")
 
     def handle(self, *args, shard: int, max_batch: int, heartbeat: float, **options) -> None:
-        worker = MatchingWorker(shard, max_batch=max_batch, heartbeat_every=heartbeat, publisher=MarketPublisher())
+        metrics = WorkerMetrics()
+        worker = MatchingWorker(shard, max_batch=max_batch, heartbeat_every=heartbeat,
+                                publisher=MarketPublisher(metrics), metrics=metrics)
         ShardServer(worker).run()

@@ -1,0 +1,177 @@
+"""The matching worker's Prometheus metrics, in a registry of its own that the worker hands to the web's
+/metrics through Redis every METRICS_COLLECTION_INTERVAL (`exchange/process_metrics.py`).
+
+Recorded once per committed batch, from what the batch already holds, never per command on the engines' path:
+the orders and trades it committed, how long each waited from its commit to the inbox to its batch's commit,
+the batch's size and the inbox's lag; and, at each publication of the figures, each pair's breaker and
+migration state as its engine holds it. The market data publisher records its own latency and updates.
+"""
+from __future__ import annotations
+
+import time
+from collections import Counter, deque
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Gauge, GCCollector, Histogram, PlatformCollector, ProcessCollector
+from prometheus_client import Counter as CounterMetric
+
+from exchange.process_metrics import count_threads
+from matching.circuit_breaker import OPEN
+from matching.health import BookHealth
+from matching.migration import ADAPTIVE_ONLY, LEGACY_ONLY, MIGRATING
+
+if TYPE_CHECKING:
+    from matching_worker.batch import Batch
+    from matching_worker.pairs import PairRuntime
+
+# Seconds: from half a millisecond (a batch committed at once) to 10 s (a stalled disk, a backlog).
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+BATCH_BUCKETS = (1, 5, 10, 50, 100, 250, 500, 1000, 2500, 5000)
+MODES = (LEGACY_ONLY, MIGRATING, ADAPTIVE_ONLY)
+DISAGREEMENTS = ("divergence", "exception")          # `matching.migration.Disagreement.kind`
+PAIR_ERRORS = (*DISAGREEMENTS, "quarantined")
+WORKER_ERRORS = ("batch_failed", "publish_failed")
+P95_WINDOW_SECONDS = 60
+P95_SLOT_SECONDS = 10
+
+
+class RollingLatency:
+    """Latencies of the last P95_WINDOW_SECONDS in slots of P95_SLOT_SECONDS (the health figures' log buckets):
+    the p95 gauge the deployment guide's HighLatency alert reads."""
+
+    def __init__(self) -> None:
+        self.slots: deque[tuple[int, BookHealth]] = deque()
+
+    def record(self, latencies_s: list[float], now: float) -> None:
+        slot = int(now // P95_SLOT_SECONDS)
+        if not self.slots or self.slots[-1][0] != slot:
+            self.slots.append((slot, BookHealth()))
+        health = self.slots[-1][1]
+        for latency in latencies_s:
+            health.record(int(latency * 1e9))
+
+    def p95_seconds(self, now: float) -> float:
+        oldest = int(now // P95_SLOT_SECONDS) - P95_WINDOW_SECONDS // P95_SLOT_SECONDS + 1
+        while self.slots and self.slots[0][0] < oldest:
+            self.slots.popleft()
+        merged = BookHealth()
+        for _, health in self.slots:
+            merged._buckets = [a + b for a, b in zip(merged._buckets, health._buckets, strict=True)]
+        p95_us = merged.percentile_us(0.95)
+        return 0.0 if p95_us is None else p95_us / 1e6
+
+
+class WorkerMetrics:
+    """The series of one worker process."""
+
+    def __init__(self) -> None:
+        self.registry = registry = CollectorRegistry()
+        for collector in (ProcessCollector, PlatformCollector, GCCollector):
+            collector(registry=registry)
+        count_threads(registry)
+        self.orders = CounterMetric("trading_orders", "Orders and cancel/reduce requests committed by the worker.",
+                                    ["pair", "kind"], registry=registry)
+        self.trades = CounterMetric("trading_trades", "Trades committed.", ["pair"], registry=registry)
+        self.errors = CounterMetric("trading_errors", "Errors: divergences and exceptions of the adaptive book,"
+                                    " quarantined entries, failed batches, failed publications.",
+                                    ["pair", "kind"], registry=registry)
+        self.divergences = CounterMetric("trading_divergences", "Commands on which the books disagreed.",
+                                         ["pair", "kind"], registry=registry)
+        self.breaker_trips = CounterMetric("trading_circuit_breaker_trips", "Times a pair's breaker opened.",
+                                           ["pair"], registry=registry)
+        self.order_latency = Histogram("trading_order_processing_latency_seconds",
+                                       "From an order's commit to the inbox to its batch's commit.",
+                                       buckets=LATENCY_BUCKETS, registry=registry)
+        self.trade_latency = Histogram("trading_trade_execution_latency_seconds",
+                                       "From the taker's commit to the inbox to its trade's commit.",
+                                       buckets=LATENCY_BUCKETS, registry=registry)
+        self.order_latency_p95 = Gauge("trading_order_processing_latency_p95",
+                                       "95th percentile of the order processing latency over the last minute,"
+                                       " seconds.", registry=registry)
+        self.batch_size = Histogram("trading_batch_size", "Inbox entries and control commands per batch.",
+                                    buckets=BATCH_BUCKETS, registry=registry)
+        self.inbox_lag = Gauge("trading_inbox_lag_seconds", "Age of the oldest entry of the latest batch when"
+                               " it was claimed.", registry=registry)
+        self.breaker_open = Gauge("trading_circuit_breaker_open", "1 while the pair's breaker is open.", ["pair"],
+                                  registry=registry)
+        self.migration_percentage = Gauge("trading_migration_percentage", "Share of the pair's order flow the"
+                                          " adaptive book decides, percent.", ["pair"], registry=registry)
+        self.migration_mode = Gauge("trading_migration_mode", "1 for the mode the pair's engine runs in.",
+                                    ["pair", "mode"], registry=registry)
+        self.book_latency_p95 = Gauge("trading_book_latency_p95_seconds", "95th percentile of a book's matching"
+                                      " time this minute (what the latency rollback trigger reads).",
+                                      ["pair", "book"], registry=registry)
+        self.memory = Gauge("trading_worker_memory_bytes", "The worker's resident memory.", registry=registry)
+        self.memory_limit = Gauge("trading_worker_memory_limit_bytes", "The memory limit the rollback trigger"
+                                  " compares against.", registry=registry)
+        self.market_data_latency = Histogram("trading_market_data_latency_seconds", "From a batch's commit to"
+                                             " the publication of its market data.", buckets=LATENCY_BUCKETS,
+                                             registry=registry)
+        self.market_data_updates = CounterMetric("trading_market_data_updates", "Level changes and trades"
+                                                 " published.", ["pair"], registry=registry)
+        self.rolling = RollingLatency()
+        self.pairs_seen: set[str] = set()
+        for kind in WORKER_ERRORS:
+            self.errors.labels("", kind)
+
+    def _start_at_zero(self, symbol: str) -> None:
+        """A pair's counters exist from the start at 0, as Prometheus's rate() and the alerts need them to."""
+        for kind in PAIR_ERRORS:
+            self.errors.labels(symbol, kind)
+        for kind in DISAGREEMENTS:
+            self.divergences.labels(symbol, kind)
+        for kind in ("place", "cancel", "reduce"):
+            self.orders.labels(symbol, kind)
+        self.trades.labels(symbol)
+        self.breaker_trips.labels(symbol)
+        self.market_data_updates.labels(symbol)
+
+    def batch_committed(self, batch: Batch, pairs: dict[int, PairRuntime], committed_at: float) -> None:
+        """A committed batch's figures."""
+        symbols = {pair_id: runtime.symbol for pair_id, runtime in pairs.items()}
+        arrived = batch.arrivals
+        for (pair_id, kind), count in Counter((pair_id, kind) for _, pair_id, kind, _ in arrived).items():
+            self.orders.labels(symbols.get(pair_id, str(pair_id)), kind).inc(count)
+        waited = [committed_at - created.timestamp() for _, _, _, created in arrived]
+        for latency in waited:
+            self.order_latency.observe(latency)
+        self.rolling.record(waited, committed_at)
+        created_at = {entry_id: created for entry_id, _, kind, created in arrived if kind == "place"}
+        for pair_id, count in Counter(row[0] for row in batch.trades).items():
+            self.trades.labels(symbols.get(pair_id, str(pair_id))).inc(count)
+        for row in batch.trades:
+            taker_created = created_at.get(row[3])
+            if taker_created is not None:
+                self.trade_latency.observe(committed_at - taker_created.timestamp())
+        for pair_id, disagreement in batch.divergences:
+            symbol = symbols.get(pair_id, str(pair_id))
+            self.divergences.labels(symbol, disagreement.kind).inc()
+            self.errors.labels(symbol, disagreement.kind).inc()
+        for pair_id, opened in batch.breaker_trips.items():
+            self.breaker_trips.labels(symbols.get(pair_id, str(pair_id))).inc(opened)
+        self.batch_size.observe(batch.entries)
+        if arrived:
+            self.inbox_lag.set(max(0.0, batch.claimed_at - min(created for *_, created in arrived).timestamp()))
+
+    def error(self, kind: str, pair: str = "") -> None:
+        self.errors.labels(pair, kind).inc()
+
+    def refresh(self, pairs: dict[int, PairRuntime], memory: int, memory_limit: int) -> None:
+        """The figures read from the engines rather than counted: before each publication of the metrics."""
+        now = time.time()
+        self.order_latency_p95.set(self.rolling.p95_seconds(now))
+        for runtime in pairs.values():
+            if runtime.symbol not in self.pairs_seen:
+                self.pairs_seen.add(runtime.symbol)
+                self._start_at_zero(runtime.symbol)
+            engine = runtime.engine
+            self.breaker_open.labels(runtime.symbol).set(1 if engine.breaker.state == OPEN else 0)
+            self.migration_percentage.labels(runtime.symbol).set(engine.percentage)
+            for mode in MODES:
+                self.migration_mode.labels(runtime.symbol, mode).set(1 if engine.mode == mode else 0)
+            for book, health in engine.health.items():
+                p95_us = health.percentile_us(0.95)
+                if p95_us is not None:
+                    self.book_latency_p95.labels(runtime.symbol, book).set(p95_us / 1e6)
+        self.memory.set(memory)
+        self.memory_limit.set(memory_limit)
