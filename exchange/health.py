@@ -1,5 +1,13 @@
-"""Readiness checks of the services the exchange cannot work without."""
+"""What `/health`, `/ready` and `manage.py health_check` report: the parts the exchange cannot work without.
 
+- `/live`: this process answers (a liveness probe: restarting it would not mend a database outage).
+- `/health`: the deployment guide's check (`curl -f /health`): 200 only when the database and Redis answer and
+  every shard that has pairs has a live matching worker; otherwise 503 naming what is not (`degraded` when only
+  workers are missing, `unavailable` when the database or Redis is).
+- `/ready` and `health_check`: `/health`'s parts and Celery beat, whose last tick must be recent: the whole
+  system is ready (a blue-green switch, the guide's `/app/health-check`)."""
+
+import json
 import threading
 import time
 
@@ -94,11 +102,44 @@ def check_matching_workers() -> str:
     return "ok"
 
 
-def health_report() -> tuple[bool, dict]:
-    """Run every check. Healthy (200) when the database and Redis answer; a shard without a live matching
-    worker makes the status `degraded` (its pairs refuse orders with 503 `pair_unavailable`) but not
-    unavailable, so a load balancer keeps the web process for the other shards and for reads."""
+BEAT_TICK_KEY = "celery-beat:last-tick"
+BEAT_TICKS_MISSED = 3          # beat is taken for gone once this many of its ticks are overdue
+
+
+def record_beat_tick(store: redis.Redis, every: float) -> None:
+    """Celery beat's sign of life, written as it sends its periodic tasks, with how often it sends them
+    (`exchange/celery_metrics.py`)."""
+    store.set(BEAT_TICK_KEY, json.dumps({"at": time.time(), "every": every}))
+
+
+def check_celery_beat() -> str:
+    """`ok` when celery beat sent its periodic tasks within BEAT_TICKS_MISSED of its own ticks."""
+    client = redis.Redis.from_url(
+        settings.REDIS_URL, socket_timeout=CHECK_TIMEOUT_SECONDS, socket_connect_timeout=CHECK_TIMEOUT_SECONDS
+    )
+    try:
+        last = client.get(BEAT_TICK_KEY)
+    except redis.RedisError as error:
+        return f"error: {error}"
+    finally:
+        client.close()
+    if last is None:
+        return "celery beat has not ticked"
+    tick = json.loads(last)
+    silence = time.time() - tick["at"]
+    if silence > BEAT_TICKS_MISSED * tick["every"] + MIN_SILENCE_SECONDS:
+        return f"celery beat silent for {silence:.0f} s (it ticks every {tick['every']:g} s)"
+    return "ok"
+
+
+def health_report(with_beat: bool = False) -> tuple[bool, dict]:
+    """Runs the checks; healthy when every part is. A shard without a live worker leaves the status `degraded`
+    (its pairs refuse orders with 503 `pair_unavailable`, the others trade), the database or Redis down makes it
+    `unavailable`; either way the answer is 503, so `curl -f /health` fails until the whole exchange serves."""
     checks = {"database": check_database(), "redis": check_redis(), "matching_worker": check_matching_workers()}
-    healthy = checks["database"] == "ok" and checks["redis"] == "ok"
-    status = "unavailable" if not healthy else "ok" if checks["matching_worker"] == "ok" else "degraded"
+    if with_beat:
+        checks["celery_beat"] = check_celery_beat()
+    healthy = all(result == "ok" for result in checks.values())
+    core = checks["database"] == "ok" and checks["redis"] == "ok"
+    status = "ok" if healthy else "degraded" if core else "unavailable"
     return healthy, {"status": status, "checks": checks}

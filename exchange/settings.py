@@ -123,7 +123,7 @@ CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
 # balancer, SECURE_PROXY_SSL_HEADER names the header it sets, e.g. X-Forwarded-Proto; only set it if the proxy
 # always sets or strips that header. Health probes and the metrics scraper may use plain HTTP.
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", PRODUCTION)
-SECURE_REDIRECT_EXEMPT = [r"^health$", r"^metrics$"]
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^live$", r"^ready$", r"^metrics$"]
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 31_536_000 if PRODUCTION else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
 SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", PRODUCTION)
@@ -169,6 +169,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "exchange.request_id.RequestIdMiddleware",
     "exchange.middleware.JsonErrorsMiddleware",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -238,11 +239,21 @@ CHANNEL_LAYERS = {
 WEBSOCKET_MAX_CONNECTIONS = envint("WEBSOCKET_MAX_CONNECTIONS", 10_000)
 WEBSOCKET_SEND_TIMEOUT_SECONDS = envint("WEBSOCKET_SEND_TIMEOUT_SECONDS", 2)
 
+# Retention: what the control plane's daily prune keeps (days); 0 keeps forever. Reads of the migration and
+# breaker status are audited once per READ_AUDIT_SECONDS per operator.
+RETENTION_HEALTH_SAMPLE_DAYS = envint("RETENTION_HEALTH_SAMPLE_DAYS", 14)
+RETENTION_ENGINE_COMMAND_DAYS = envint("RETENTION_ENGINE_COMMAND_DAYS", 90)
+RETENTION_AUDIT_DAYS = envint("RETENTION_AUDIT_DAYS", 400)
+READ_AUDIT_SECONDS = envint("READ_AUDIT_SECONDS", 3600)
+
 CELERY_BROKER_URL = celery_url_from_redis_url(REDIS_URL)
 CELERY_RESULT_BACKEND = CELERY_BROKER_URL
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
+# Celery's processes log through LOGGING too (JSON lines, `component` celery-worker or celery-beat), not its own
+# plain-text format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # The periodic tasks are scheduled by the apps that own them (migrations_admin/tasks.py).
 
@@ -300,13 +311,15 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-SERVICE_NAME = envstr("SERVICE_NAME", "exchange-web")
+SERVICE_NAME = envstr("SERVICE_NAME", "adaptive-trading")
+LOG_COMPONENT = envstr("LOG_COMPONENT", "web")
 LOG_LEVEL = envstr("LOG_LEVEL", "info").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "json": {"()": "exchange.json_logging.JsonLineFormatter", "service": SERVICE_NAME},
+        "json": {"()": "exchange.json_logging.JsonLineFormatter", "service": SERVICE_NAME,
+                 "component": LOG_COMPONENT},
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "json"},

@@ -10,6 +10,8 @@ from exchange import views
 urlpatterns = [
     path("backoffice/", admin.site.urls),
     path("health", views.health, name="health"),
+    path("live", views.live, name="live"),
+    path("ready", views.ready, name="ready"),
     path("metrics", views.metrics, name="prometheus-django-metrics"),
     path("api/", include("exchange.api_urls")),
     path("admin/", include("migrations_admin.urls")),

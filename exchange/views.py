@@ -14,9 +14,22 @@ from exchange.published_market import store
 
 
 @require_GET
+def live(request: HttpRequest) -> JsonResponse:
+    """Liveness: this process answers, whatever its dependencies do."""
+    return JsonResponse({"status": "ok"})
+
+
+@require_GET
 def health(request: HttpRequest) -> JsonResponse:
-    """Liveness and readiness: 200 when the database and Redis answer, 503 otherwise."""
+    """The database, Redis and every shard's matching worker: 200 when all serve, else 503 naming what does not."""
     healthy, report = health_report()
+    return JsonResponse(report, status=200 if healthy else 503)
+
+
+@require_GET
+def ready(request: HttpRequest) -> JsonResponse:
+    """/health's parts and Celery beat: the whole system is ready."""
+    healthy, report = health_report(with_beat=True)
     return JsonResponse(report, status=200 if healthy else 503)
 
 

@@ -176,9 +176,13 @@ class ShardServer:
         if elapsed < self.report_every:
             return
         worker = self.worker
-        log.info("performance report", extra={
+        throughput = round((worker.commands - commands_then) / elapsed, 1)
+        p95s = [p95 for runtime in worker.pairs.values() for health in runtime.engine.health.values()
+                if (p95 := health.percentile_us(0.95)) is not None]
+        latency = f"{max(p95s):g} us" if p95s else "none measured"
+        log.info(f"performance report: throughput {throughput} commands/s, matching latency p95 {latency}", extra={
             "event": "performance_report", "shard": worker.shard, "batches": worker.batches,
-            "commands_per_s": round((worker.commands - commands_then) / elapsed, 1),
+            "commands_per_s": throughput,
             "pairs": {runtime.symbol: {"mode": runtime.engine.mode, "percentage": runtime.engine.percentage,
                                        "breaker": runtime.engine.breaker.state,
                                        **{book: health.figures() for book, health in runtime.engine.health.items()}}

@@ -18,9 +18,9 @@ def django_db_setup(django_db_setup):
 
 @pytest.fixture(autouse=True)
 def empty_web_caches():
-    """Each test starts with empty web caches and no published market data: a test's rolled-back rows announce
-    no change, so a pair or a depth cached by one test (or a book an earlier test's worker published) could
-    otherwise outlive it."""
+    """Each test starts with empty web caches and no published market data, process metrics or read marks: a test's
+    rolled-back rows announce no change, so a pair or a depth cached by one test (or a book or metrics an
+    earlier test's worker published) could otherwise outlive it."""
     from exchange.authentication import tokens
     from exchange.health import worker_liveness
     from exchange.pairs import pairs_cache
@@ -28,7 +28,8 @@ def empty_web_caches():
     for cache in (tokens, pairs_cache, depth_answers):
         cache.clear()
     worker_liveness.forget()
-    published = list(store().scan_iter("md:*", count=1000))
+    published = [key for pattern in ("md:*", "metrics:process:*", "audit:read:*")
+                 for key in store().scan_iter(pattern, count=1000)]
     if published:
         store().delete(*published)
 

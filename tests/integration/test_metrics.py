@@ -108,3 +108,25 @@ def test_every_dashboard_panel_queries_series_the_system_exports(traded):
             for target in panel["targets"]:
                 for metric in re.findall(r"\b((?:trading|process|python|django)_[a-z0-9_]+)\b", target["expr"]):
                     assert metric in exported, f"{board.name}: panel {panel['title']!r} queries {metric}"
+
+
+def test_the_control_planes_runs_reach_the_webs_metrics():
+    """A Celery pool process counts each control plane task it runs and hands its registry over like a worker."""
+    import exchange.celery_metrics as celery_metrics
+    from migrations_admin.tasks import evaluate_rollbacks
+
+    celery_metrics._worker_process_started()            # what Celery signals in each pool process
+    name = celery_metrics._publisher.name
+    try:
+        before = celery_metrics.TASKS.labels("evaluate_rollbacks", "SUCCESS")._value.get()
+        evaluate_rollbacks.apply()
+        celery_metrics._publisher.publish()
+        families = scrape()
+        assert value(families["trading_control_plane_tasks"], "trading_control_plane_tasks_total",
+                     task="evaluate_rollbacks", state="SUCCESS", process=name) == before + 1
+        assert value(families["trading_control_plane_task_duration_seconds"],
+                     "trading_control_plane_task_duration_seconds_count", task="evaluate_rollbacks",
+                     process=name) >= 1
+    finally:
+        store().delete(process_key(name))
+        celery_metrics._publisher = None

@@ -25,15 +25,15 @@ def child_processes(port: int, websocket_port: int, shards: list[int]) -> list[C
     manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
     celery = [sys.executable, "-m", "celery", "-A", "exchange"]
     return [
-        ChildProcess("web", web_server_argv(port), {"SERVICE_NAME": "exchange-web"}, SERVING),
+        ChildProcess("web", web_server_argv(port), {"LOG_COMPONENT": "web"}, SERVING),
         # Django's ASGI handler gives each HTTP request a thread of its own: no persistent connections there.
         ChildProcess("websockets", websocket_server_argv(websocket_port),
-                     {"SERVICE_NAME": "exchange-websockets", "DB_CONN_MAX_AGE": "0"}, SERVING),
+                     {"LOG_COMPONENT": "websockets", "DB_CONN_MAX_AGE": "0"}, SERVING),
         *(ChildProcess(f"matching-worker-{shard}", [*manage, "run_matching_worker", "--shard", str(shard)],
-                       {"SERVICE_NAME": "matching-worker"}, MATCHING) for shard in shards),
+                       {"LOG_COMPONENT": "matching-worker"}, MATCHING) for shard in shards),
         ChildProcess("celery-worker", [*celery, "worker", "--loglevel", "INFO", "--concurrency", "1"],
-                     {"SERVICE_NAME": "celery-worker"}, TIMED_WORK),
-        ChildProcess("celery-beat", [*celery, "beat", "--loglevel", "INFO"], {"SERVICE_NAME": "celery-beat"},
+                     {"LOG_COMPONENT": "celery-worker"}, TIMED_WORK),
+        ChildProcess("celery-beat", [*celery, "beat", "--loglevel", "INFO"], {"LOG_COMPONENT": "celery-beat"},
                      TIMED_WORK),
     ]
 
