@@ -79,12 +79,14 @@ class WorkerMetrics:
                                          ["pair", "kind"], registry=registry)
         self.breaker_trips = CounterMetric("trading_circuit_breaker_trips", "Times a pair's breaker opened.",
                                            ["pair"], registry=registry)
-        self.order_latency = Histogram("trading_order_processing_latency_seconds",
-                                       "From an order's commit to the inbox to its batch's commit.",
-                                       buckets=LATENCY_BUCKETS, registry=registry)
-        self.trade_latency = Histogram("trading_trade_execution_latency_seconds",
-                                       "From the taker's commit to the inbox to its trade's commit.",
-                                       buckets=LATENCY_BUCKETS, registry=registry)
+        # One family, the guide's `grep trading_latency` finds it; a stage per label.
+        latency = Histogram("trading_latency_seconds", "Latency by stage: order_processing (an order's commit to"
+                            " the inbox to its batch's commit), trade_execution (the taker's commit to the inbox to"
+                            " its trade's commit), market_data (a batch's commit to its publication).", ["stage"],
+                            buckets=LATENCY_BUCKETS, registry=registry)
+        self.order_latency = latency.labels("order_processing")
+        self.trade_latency = latency.labels("trade_execution")
+        self.market_data_latency = latency.labels("market_data")
         self.order_latency_p95 = Gauge("trading_order_processing_latency_p95",
                                        "95th percentile of the order processing latency over the last minute,"
                                        " seconds.", registry=registry)
@@ -104,9 +106,6 @@ class WorkerMetrics:
         self.memory = Gauge("trading_worker_memory_bytes", "The worker's resident memory.", registry=registry)
         self.memory_limit = Gauge("trading_worker_memory_limit_bytes", "The memory limit the rollback trigger"
                                   " compares against.", registry=registry)
-        self.market_data_latency = Histogram("trading_market_data_latency_seconds", "From a batch's commit to"
-                                             " the publication of its market data.", buckets=LATENCY_BUCKETS,
-                                             registry=registry)
         self.market_data_updates = CounterMetric("trading_market_data_updates", "Level changes and trades"
                                                  " published.", ["pair"], registry=registry)
         self.rolling = RollingLatency()

@@ -67,10 +67,10 @@ def test_the_workers_trading_series_are_on_the_webs_metrics(traded):
     assert value(families["trading_orders"], "trading_orders_total", pair="BTCUSDT", kind="place",
                  process="worker-0") == 3
     assert value(families["trading_trades"], "trading_trades_total", pair="BTCUSDT", process="worker-0") == 1
-    assert value(families["trading_order_processing_latency_seconds"],
-                 "trading_order_processing_latency_seconds_count", process="worker-0") == 3
-    assert value(families["trading_trade_execution_latency_seconds"],
-                 "trading_trade_execution_latency_seconds_count", process="worker-0") == 1
+    assert value(families["trading_latency_seconds"], "trading_latency_seconds_count", stage="order_processing",
+                 process="worker-0") == 3
+    assert value(families["trading_latency_seconds"], "trading_latency_seconds_count", stage="trade_execution",
+                 process="worker-0") == 1
     assert value(families["trading_order_processing_latency_p95"], "trading_order_processing_latency_p95",
                  process="worker-0") > 0
     assert value(families["trading_circuit_breaker_open"], "trading_circuit_breaker_open", pair="BTCUSDT") == 0
@@ -86,9 +86,11 @@ def test_the_workers_trading_series_are_on_the_webs_metrics(traded):
 def test_the_guides_grep_finds_the_latency_series(traded):
     text = Client().get("/metrics").content.decode()
 
-    lines = [line for line in text.splitlines() if "trading_latency" in line or "_latency" in line]
-    assert any(line.startswith("trading_order_processing_latency_p95{") for line in lines)
-    assert any(line.startswith("trading_order_processing_latency_seconds_bucket{") for line in lines)
+    lines = [line for line in text.splitlines() if "trading_latency" in line]
+    assert {line.split("{")[0] for line in lines if not line.startswith("#")} >= {
+        "trading_latency_seconds_bucket", "trading_latency_seconds_sum", "trading_latency_seconds_count"}
+    assert {stage for line in lines for stage in re.findall(r'stage="(\w+)"', line)} >= {
+        "order_processing", "trade_execution"}
 
 
 def test_a_process_that_stops_publishing_drops_out(traded):
