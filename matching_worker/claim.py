@@ -35,11 +35,12 @@ CLAIM_INBOX = (
     "  ORDER BY 1 LIMIT {limit}),"
     # LATERAL: each candidate is looked up (and locked) by its primary key, whatever the statistics say.
     " orders AS (SELECT o.* FROM candidates AS c, LATERAL (SELECT inbox_sequence, 'place' AS kind, id, pair_id,"
-    "   owner_id, side, order_type, time_in_force, self_trade, price, quantity, NULL::bigint AS target, created_at"
+    "   owner_id, side, order_type, time_in_force, self_trade, price, quantity, NULL::bigint AS target,"
+    "   extract(epoch FROM created_at)::float8"
     "   FROM exchange_order WHERE id = c.id AND status = 'pending' FOR NO KEY UPDATE) AS o WHERE c.is_order),"
     " requests AS (SELECT r.* FROM candidates AS c, LATERAL (SELECT inbox_sequence, kind, id, pair_id,"
-    "   NULL::integer, NULL, NULL, NULL, NULL, NULL::numeric, quantity, order_id, created_at"
-    "   FROM exchange_orderrequest"
+    "   NULL::integer, NULL, NULL, NULL, NULL, NULL::numeric, quantity, order_id,"
+    "   extract(epoch FROM created_at)::float8 FROM exchange_orderrequest"
     "   WHERE id = c.id AND status = 'pending' FOR NO KEY UPDATE) AS r WHERE NOT c.is_order)"
     " SELECT * FROM orders UNION ALL SELECT * FROM requests ORDER BY 1")
 PREPARE_CLAIM_INBOX = "PREPARE claim_inbox (bigint[], integer) AS " + CLAIM_INBOX.format(
