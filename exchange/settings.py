@@ -239,6 +239,11 @@ CHANNEL_LAYERS = {
 WEBSOCKET_MAX_CONNECTIONS = envint("WEBSOCKET_MAX_CONNECTIONS", 10_000)
 WEBSOCKET_SEND_TIMEOUT_SECONDS = envint("WEBSOCKET_SEND_TIMEOUT_SECONDS", 2)
 
+# Webhooks (Slack-compatible) told of breaker trips, rollbacks, emergency stops and finished migrations.
+ALERT_WEBHOOK_URLS = envlist("ALERT_WEBHOOK_URLS")
+WEBHOOK_TIMEOUT_SECONDS = envint("WEBHOOK_TIMEOUT_SECONDS", 5)
+WEBHOOK_MAX_RETRIES = envint("WEBHOOK_MAX_RETRIES", 8)
+
 # Retention: what the control plane's daily prune keeps (days); 0 keeps forever. Reads of the migration and
 # breaker status are audited once per READ_AUDIT_SECONDS per operator.
 RETENTION_HEALTH_SAMPLE_DAYS = envint("RETENTION_HEALTH_SAMPLE_DAYS", 14)

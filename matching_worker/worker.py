@@ -13,6 +13,7 @@ import redis
 from django.conf import settings
 from django.utils import timezone
 
+from exchange import webhooks
 from exchange.process_metrics import MetricsPublisher
 from matching_worker.batch import Batch
 from matching_worker.claim import claim_controls, claim_inbox
@@ -160,6 +161,11 @@ class MatchingWorker:
         if self.publisher is not None:
             self.publisher.publish(batch, committed_at)
         self.metrics.batch_committed(batch, self.pairs, committed_at)
+        for pair_id, opened in batch.breaker_trips.items():
+            runtime = self.pairs.get(pair_id)
+            symbol = runtime.symbol if runtime is not None else str(pair_id)
+            webhooks.notify("breaker_trip", f"Circuit breaker opened for {symbol}: its orders go to the legacy"
+                            " book alone until it closes", {"pair": symbol, "times": opened, "shard": self.shard})
         self.in_hand -= batch.entries
         self.batches += 1
         self.commands += batch.entries

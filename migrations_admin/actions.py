@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from exchange import webhooks
 from exchange.inbox import INBOX_CHANNEL, notify
 from exchange.models import AuditLog, EngineCommand, EngineState, TradingPair
 from migrations_admin.config import MigrationConfig
@@ -165,6 +166,8 @@ def finalize(symbol: str, actor: str, *, reason: str = "", figures: dict | None 
     reason = reason or "finalized at 100%"
     _command(pair, Kind.FINALIZE, actor, reason, percentage=100)
     _record(plan, MigrationEvent.Kind.FINALIZE, actor, 100, 100, reason, figures or {})
+    _tell("migration_finished", f"Migration of {pair.symbol} finished: the adaptive book alone serves it",
+          {"pair": pair.symbol, "plan": plan.id, "actor": actor, "reason": reason})
     return plan
 
 
@@ -183,6 +186,11 @@ def rollback(symbol: str, actor: str, reason: str = "", figures: dict | None = N
     reason = reason or "rolled back"
     _command(pair, Kind.ROLLBACK, actor, reason, percentage=0)
     _record(plan, MigrationEvent.Kind.ROLLBACK, actor, before, 0, reason, figures or {})
+    automatic = actor == ROLLBACK_EVALUATOR_ACTOR
+    _tell("automatic_rollback" if automatic else "rollback",
+          f"{'Automatic rollback' if automatic else 'Rollback'} of {pair.symbol} from {before}% to the legacy book:"
+          f" {reason}", {"pair": pair.symbol, "plan": plan.id, "actor": actor, "reason": reason,
+                         "from_percentage": before, "figures": figures or {}})
     return plan
 
 
@@ -207,6 +215,8 @@ def emergency_stop(actor: str, *, now: datetime | None = None) -> list[str]:
         else:
             _audit(actor, Kind.EMERGENCY_STOP, pair, {"reason": "emergency stop", "engine_mode": engine.mode})
         stopped.append(pair.symbol)
+    _tell("emergency_stop", f"Emergency stop by {actor}: {', '.join(stopped) or 'no pair'} back to the legacy book",
+          {"pairs": stopped, "actor": actor})
     return stopped
 
 
@@ -302,6 +312,11 @@ def record_read(actor: str, what: str) -> None:
     if first:
         AuditLog.objects.create(actor=actor, action=f"{what}_read", target="migrations",
                                 details={"sampled_every_s": settings.READ_AUDIT_SECONDS})
+
+
+def _tell(event: str, text: str, details: dict) -> None:
+    """The webhooks, once the action has committed (`exchange/webhooks.py`)."""
+    transaction.on_commit(lambda: webhooks.notify(event, text, details))
 
 
 def _audit(actor: str, kind: str, pair: TradingPair, details: dict) -> None:

@@ -1,5 +1,9 @@
 """End to end: a faulty adaptive book under a live stream is caught by the worker, and the control plane's
-rollback evaluator (what celery beat ticks) rolls the pairs back by itself; no persisted result changes."""
+rollback evaluator (what celery beat ticks) rolls the pairs back by itself; no persisted result changes. A real
+Celery worker delivers the webhooks: each breaker trip (sent by the matching worker) and each automatic
+rollback reach the receiver."""
+import subprocess
+import sys
 import time
 
 import pytest
@@ -8,9 +12,10 @@ from django.utils import timezone
 from exchange.models import AuditLog, Divergence, EngineState, TradingPair
 from migrations_admin import actions, automation
 from migrations_admin.models import MigrationEvent, MigrationPlan, PairMigrationConfig
-from tests.integration.conftest import wait_until
+from tests.integration.conftest import ROOT, wait_until, worker_environment
 from tests.integration.order_stream import PAIRS, final_state, make_stream, prepare_market
 from tests.integration.test_migration_worker import Feeder, drained, expected_without_migration
+from tests.migrations_admin.test_webhooks import Receiver
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -19,14 +24,30 @@ FAST_ROLLBACK = {"auto_migration": False, "metrics_interval_s": 1, "rollback_err
                  "rollback_error_rate_window_s": 1, "breaker_failure_threshold": 3}
 
 
-def test_a_faulty_adaptive_book_is_rolled_back_automatically_and_no_result_changes(worker):
+@pytest.fixture
+def webhooks(settings):
+    """A webhook receiver, and a Celery worker (solo pool) that delivers to it, on the test database."""
+    receiver = Receiver()
+    settings.ALERT_WEBHOOK_URLS = [receiver.url]
+    celery = subprocess.Popen([sys.executable, "-m", "celery", "-A", "exchange", "worker", "--pool", "solo",
+                               "--loglevel", "WARNING"], cwd=ROOT,
+                              env={**worker_environment(), "ALERT_WEBHOOK_URLS": receiver.url},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    yield receiver
+    celery.terminate()
+    celery.wait(20)
+    receiver.close()
+
+
+def test_a_faulty_adaptive_book_is_rolled_back_automatically_and_no_result_changes(worker, webhooks):
     users = prepare_market()
     stream = make_stream(20_000, seed=21)
     expected = expected_without_migration(stream, users)
     for symbol in PAIRS:
         PairMigrationConfig.objects.create(pair=TradingPair.objects.get(symbol=symbol), preset="testing",
                                            overrides=FAST_ROLLBACK)
-    worker.env = {"MATCHING_ADAPTIVE_BOOK": "tests.matching.faulty_books:WrongFillsBook"}
+    worker.env = {"MATCHING_ADAPTIVE_BOOK": "tests.matching.faulty_books:WrongFillsBook",
+                  "ALERT_WEBHOOK_URLS": webhooks.url}
     worker.start()
     with Feeder(stream, users, pause=0.15) as feeder:
         for symbol in PAIRS:
@@ -47,3 +68,12 @@ def test_a_faulty_adaptive_book_is_rolled_back_automatically_and_no_result_chang
     decision = MigrationEvent.objects.filter(actor=actions.ROLLBACK_EVALUATOR_ACTOR).first()
     assert decision is not None and decision.figures, "the rollback records the figures behind it"
     assert AuditLog.objects.filter(actor=actions.ROLLBACK_EVALUATOR_ACTOR).count() >= len(PAIRS)
+
+    def told() -> dict[str, set[str]]:
+        events: dict[str, set[str]] = {}
+        for message in webhooks.received:
+            events.setdefault(message["event"], set()).add(message["details"]["pair"])
+        return events
+    wait_until(lambda: told().get("automatic_rollback") == set(PAIRS) and told().get("breaker_trip") == set(PAIRS),
+               timeout=60, message="the webhooks of the breaker trips and the automatic rollbacks")
+    assert AuditLog.objects.filter(action="webhook_delivered").count() == len(webhooks.received)
