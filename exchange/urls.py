@@ -5,13 +5,15 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from exchange import views
+from exchange import debug_api, views
 
 urlpatterns = [
     path("backoffice/", admin.site.urls),
     path("health", views.health, name="health"),
     path("live", views.live, name="live"),
     path("ready", views.ready, name="ready"),
+    path("debug/pprof/heap", debug_api.HeapView.as_view(), name="debug-heap"),
+    path("debug/pprof/profile", debug_api.ProfileView.as_view(), name="debug-profile"),
     path("metrics", views.metrics, name="prometheus-django-metrics"),
     path("api/", include("exchange.api_urls")),
     path("admin/", include("migrations_admin.urls")),
