@@ -198,10 +198,14 @@ class MigratingEngine:
         self.set_percentage(percentage)
 
     def set_percentage(self, percentage: int, settings: MigrationSettings | None = None) -> None:
-        if self.mode != MIGRATING:
+        """migrating → migrating at `percentage`. From adaptive_only (a gradual rollback after finalize) the
+        legacy book is first rebuilt from the adaptive one, which holds the pair's book: the net is back."""
+        if self.mode == LEGACY_ONLY:
             raise MigrationError(f"{self.symbol} is {self.mode}; the percentage applies only while migrating")
         if not 0 <= percentage <= 100:
             raise MigrationError(f"percentage must be between 0 and 100, not {percentage}")
+        if self.legacy is None:
+            self.legacy = LegacyOrderBook.from_snapshot(self.adaptive.snapshot())
         if settings is not None:
             self._configure(settings)
         self.percentage = percentage

@@ -106,11 +106,16 @@ def start_migration(symbol: str, target_percentage: int, actor: str, *, finalize
 
 @transaction.atomic
 def set_percentage(symbol: str, percentage: int, actor: str, *, now: datetime | None = None) -> MigrationPlan:
-    """Moves the pair's live plan to `percentage`, which also becomes its target. Sends `set_percentage`."""
+    """Moves the pair's live plan to `percentage`, which also becomes its target. Sends `set_percentage`.
+
+    A finalized pair (adaptive book alone) gets a new plan at 100% first, so the deployment guide's gradual
+    rollback (75, 50, 25, 0%) works on it: the worker rebuilds the legacy book from the adaptive one. Lowering
+    the percentage is a rollback step, allowed with migrations switched off; raising it is not."""
     now = now or timezone.now()
     pair = check_pair(symbol)
-    check_enabled()
-    plan = check_live_plan(pair)
+    plan = _live_plan(pair) or _reopen_finalized(pair, actor, now)
+    if percentage > plan.current_percentage:
+        check_enabled()
     config = plan.migration_config
     check_percentage(config, percentage, "percentage")
     check_step(config, plan.current_percentage, percentage, actor)
@@ -254,6 +259,20 @@ def record_report(plan_id: int, figures: dict[str, Any], now: datetime) -> Migra
                                          figures=figures)
 
 
+def _reopen_finalized(pair: TradingPair, actor: str, now: datetime) -> MigrationPlan:
+    """A new running plan at 100% for a pair whose latest plan was finalized, with that plan's config."""
+    finalized = _completed_plan(pair)
+    if finalized is None:
+        return check_live_plan(pair)            # raises: nothing live, nothing finalized
+    plan = MigrationPlan(pair=pair, target_percentage=100, current_percentage=100, config=finalized.config,
+                         actor=actor)
+    plan.begin(now)
+    plan.save()
+    _record(plan, MigrationEvent.Kind.START, actor, 100, 100,
+            f"reopened after finalize (plan {finalized.id}): the legacy book is rebuilt from the adaptive one")
+    return plan
+
+
 def engine_state(pair: TradingPair) -> EngineState:
     """The pair's engine as the worker last committed it; legacy only at 0% before the worker has written it."""
     return EngineState.objects.filter(pair=pair).first() or EngineState(pair=pair)
@@ -262,6 +281,13 @@ def engine_state(pair: TradingPair) -> EngineState:
 def live_plans() -> Iterable[MigrationPlan]:
     """Every pending, running or paused plan, oldest first."""
     return MigrationPlan.objects.filter(state__in=LIVE_STATES).select_related("pair").order_by("id")
+
+
+def watched_plans() -> list[MigrationPlan]:
+    """The plans the automatic rollback triggers watch: every live plan, and the finalized plan of each pair
+    the adaptive book serves alone (a trigger rolls it back to the legacy book)."""
+    finalized = TradingPair.objects.filter(engine__mode=EngineState.Mode.ADAPTIVE_ONLY).order_by("id")
+    return [*live_plans(), *filter(None, map(_completed_plan, finalized))]
 
 
 def _live_plan(pair: TradingPair) -> MigrationPlan | None:

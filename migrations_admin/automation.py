@@ -37,10 +37,11 @@ def auto_migrate(now: datetime) -> dict[str, str]:
 
 
 def evaluate_rollbacks(now: datetime) -> dict[str, str]:
-    """Rolls back every live plan whose adaptive book meets an automatic rollback trigger, recording the
-    figures. Each plan is looked at once per its config's metrics interval. Returns the rollbacks' reasons."""
+    """Rolls back every live or finalized plan whose adaptive book meets an automatic rollback trigger,
+    recording the figures. Each plan is looked at once per its config's metrics interval. Returns the
+    rollbacks' reasons."""
     rolled_back = {}
-    for plan in actions.live_plans():
+    for plan in actions.watched_plans():
         interval = timedelta(seconds=plan.migration_config.metrics_interval_s)
         if plan.last_checked_at and now - plan.last_checked_at < interval:
             continue

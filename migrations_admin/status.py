@@ -1,11 +1,16 @@
 """What operators see: one status object per pair (plan, engine, breaker, last minute's health), the same
-for the API, the `migration_status` command and the monitoring scripts."""
+for the API, the `migration_status` command and the monitoring scripts.
+
+`current_percentage` is what the worker has applied (the engine's committed percentage), not what was asked:
+after an emergency stop the guide's check `select(.current_percentage > 0)` lists a pair until its worker has
+really gone back to the legacy book. What the control plane asked is `requested_percentage`, and
+`pending_commands` counts the control commands the worker has not applied yet."""
 
 from typing import Any
 
-from django.db.models import Max
+from django.db.models import Count, Max
 
-from exchange.models import EngineState, HealthSample, TradingPair
+from exchange.models import EngineCommand, EngineState, HealthSample, TradingPair
 from migrations_admin.models import MigrationPlan
 
 
@@ -16,8 +21,9 @@ def migration_status() -> list[dict[str, Any]]:
     engines = {engine.pair_id: engine for engine in EngineState.objects.all()}
     plans = _latest_plans()
     health = _latest_health()
+    pending = _pending_commands()
     return [_pair_status(pair, plans.get(pair.id), engines.get(pair.id) or EngineState(pair=pair),
-                         health.get(pair.id, {})) for pair in pairs]
+                         health.get(pair.id, {}), pending.get(pair.id, 0)) for pair in pairs]
 
 
 def breaker_status() -> list[dict[str, Any]]:
@@ -33,14 +39,17 @@ def breaker_status() -> list[dict[str, Any]]:
 
 
 def _pair_status(pair: TradingPair, plan: MigrationPlan | None, engine: EngineState,
-                 health: dict[str, HealthSample]) -> dict[str, Any]:
+                 health: dict[str, HealthSample], pending_commands: int) -> dict[str, Any]:
+    requested = plan.current_percentage if plan else engine.percentage
     return {
         "pair": pair.symbol,
         "state": plan.state if plan else "none",
         "mode": engine.mode,
-        "current_percentage": plan.current_percentage if plan else engine.percentage,
+        "current_percentage": engine.percentage,
+        "requested_percentage": requested,
         "target_percentage": plan.target_percentage if plan else None,
-        "engine_percentage": engine.percentage,
+        "pending_commands": pending_commands,
+        "applied": pending_commands == 0 and engine.percentage == requested,
         "breaker_state": engine.breaker_state,
         "breaker_trips": engine.breaker_trips,
         "hold_reason": plan.hold_reason if plan else "",
@@ -56,6 +65,11 @@ def _health(sample: HealthSample | None) -> dict[str, Any] | None:
     return {"minute": sample.minute, "commands": sample.commands, "errors": sample.errors,
             "error_rate": sample.error_rate, "latency_p95_us": sample.latency_p95_us,
             "divergences": sample.divergences}
+
+
+def _pending_commands() -> dict[int, int]:
+    pending = EngineCommand.objects.filter(status=EngineCommand.Status.PENDING)
+    return dict(pending.values_list("pair_id").annotate(count=Count("id")))
 
 
 def _latest_plans() -> dict[int, MigrationPlan]:

@@ -80,7 +80,7 @@ def drained() -> None:
     wait_until(lambda: not Order.objects.filter(status="pending").exists(), 180, message="the inbox to drain")
 
 
-def test_full_rollout_finalize_and_rollback_under_a_live_stream_changes_no_result(worker):
+def test_full_rollout_finalize_and_gradual_rollback_under_a_live_stream_changes_no_result(worker):
     users = prepare_market()
     stream = make_stream(STREAM_LENGTH, seed=11)
     expected = expected_without_migration(stream, users)
@@ -96,6 +96,11 @@ def test_full_rollout_finalize_and_rollback_under_a_live_stream_changes_no_resul
             applied(send("finalize", symbol))
         assert {state(symbol).mode for symbol in PAIRS} == {"adaptive_only"}
         time.sleep(1.5)
+        for percentage in (75, 25, 0):          # the guide's gradual rollback: the legacy book comes back
+            for symbol in PAIRS:
+                applied(send("set_percentage", symbol, percentage))
+            assert {(state(s).mode, state(s).percentage) for s in PAIRS} == {("migrating", percentage)}
+            time.sleep(0.5)
         for symbol in PAIRS:
             applied(send("rollback", symbol))
     drained()

@@ -180,6 +180,25 @@ def test_rollback_from_adaptive_only_rebuilds_the_legacy_book_and_continues_iden
     assert got == expected
 
 
+def test_lowering_the_percentage_after_finalize_rebuilds_the_legacy_book_and_continues_identically():
+    """The deployment guide's gradual rollback (75, 50, 25, 0%) works on a finalized pair too."""
+    reference = MigratingEngine("X", LegacyOrderBook())
+    pair = engine()
+    pair.start(100, MigrationSettings())
+    expected = run(reference, COMMANDS)
+    got = run(pair, COMMANDS[:2000])
+    pair.finalize()
+    got += run(pair, COMMANDS[2000:3000])
+    for step, percentage in enumerate((75, 50, 25, 0)):
+        pair.set_percentage(percentage)
+        assert (pair.mode, pair.percentage) == (MIGRATING, percentage)
+        got += run(pair, COMMANDS[3000 + step * 500:3500 + step * 500])
+    assert pair.legacy.snapshot() == pair.adaptive.snapshot()
+    got += run(pair, COMMANDS[5000:])
+    assert got == expected
+    assert pair.health["adaptive"].divergences == 0
+
+
 def test_control_commands_that_do_not_apply_are_refused_with_the_reason():
     pair = engine()
     with pytest.raises(MigrationError, match="already legacy_only"):

@@ -113,6 +113,27 @@ def test_finalize_at_100_sends_finalize(staff_api, btc):
     assert AuditLog.objects.first().action == "migration_finalize"
 
 
+def test_the_guides_gradual_rollback_loop_works_on_a_finalized_pair(staff_api, btc):
+    staff_api.post("/admin/migration/start", {"pair": "BTCUSDT", "target_percentage": 100}, format="json")
+    staff_api.post("/admin/migration/percentage", {"pair": "BTCUSDT", "percentage": 100}, format="json")
+    finalized = staff_api.post("/admin/migration/finalize", {"pair": "BTCUSDT"}, format="json").json()
+    set_engine(btc, "adaptive_only", 100)
+
+    for percentage in (75, 50, 25, 0):
+        response = staff_api.post("/admin/migration/percentage", {"pair": "BTCUSDT", "percentage": percentage},
+                                  format="json")
+        assert (response.status_code, response.json()["current_percentage"]) == (200, percentage)
+
+    reopened = MigrationPlan.objects.first()
+    assert reopened.id != finalized["id"] and (reopened.state, reopened.current_percentage) == ("running", 0)
+    assert list(reopened.events.order_by("id").values_list("kind", "from_percentage", "to_percentage")) == [
+        ("start", 100, 100), ("set_percentage", 100, 75), ("set_percentage", 75, 50), ("set_percentage", 50, 25),
+        ("set_percentage", 25, 0)]
+    assert "reopened after finalize" in reopened.events.order_by("id").first().reason
+    assert list(EngineCommand.objects.order_by("-id").values_list("kind", "percentage")[:4]) == [
+        ("set_percentage", 0), ("set_percentage", 25), ("set_percentage", 50), ("set_percentage", 75)]
+
+
 def test_rollback_sends_rollback_and_records_the_reason(staff_api, btc):
     staff_api.post("/admin/migration/start", START_BTC, format="json")
 
@@ -146,6 +167,13 @@ def test_emergency_stop_with_nothing_live_stops_nothing(staff_api, pairs):
     assert written() == (0, 0, 0, 0)
 
 
+def apply_commands(pair, mode: str, percentage: int) -> None:
+    """What the worker does with the pair's pending commands: apply them and commit its engine's state."""
+    EngineCommand.objects.filter(pair=pair, status=EngineCommand.Status.PENDING).update(
+        status=EngineCommand.Status.APPLIED)
+    set_engine(pair, mode, percentage)
+
+
 def test_status_is_an_array_and_the_guides_jq_filter_holds(staff_api, pairs):
     staff_api.post("/admin/migration/start", START_BTC, format="json")
     add_minutes(pairs["BTCUSDT"], NOW, 1, commands=200, errors=2, divergences=1, latency_p95_us=80.0)
@@ -155,11 +183,11 @@ def test_status_is_an_array_and_the_guides_jq_filter_holds(staff_api, pairs):
 
     assert isinstance(statuses, list)
     assert [status["pair"] for status in statuses] == ["ADAUSDT", "BTCUSDT", "DOTUSDT", "ETHUSDT"]
-    # jq '.[] | select(.current_percentage > 0)'
-    assert [status["pair"] for status in statuses if status["current_percentage"] > 0] == ["BTCUSDT"]
     btc = statuses[1]
-    assert (btc["state"], btc["mode"], btc["current_percentage"], btc["target_percentage"]) == \
-        ("running", "legacy_only", 10, 50)
+    # Asked, not yet applied by a worker: the status says so rather than claim 10% is serving.
+    assert (btc["state"], btc["mode"], btc["current_percentage"], btc["requested_percentage"],
+            btc["target_percentage"], btc["pending_commands"], btc["applied"]) == \
+        ("running", "legacy_only", 0, 10, 50, 1, False)
     assert btc["health"]["adaptive"]["error_rate"] == 0.01
     assert btc["health"]["adaptive"]["divergences"] == 1
     assert btc["health"]["legacy"]["commands"] == 800
@@ -167,9 +195,21 @@ def test_status_is_an_array_and_the_guides_jq_filter_holds(staff_api, pairs):
     assert statuses[0]["state"] == "none"
     assert statuses[0]["health"] == {"adaptive": None, "legacy": None}
 
+    apply_commands(pairs["BTCUSDT"], "migrating", 10)
+    statuses = staff_api.get("/admin/migration/status").json()
+    # jq '.[] | select(.current_percentage > 0)'
+    assert [(status["pair"], status["applied"]) for status in statuses if status["current_percentage"] > 0] == \
+        [("BTCUSDT", True)]
+
     staff_api.post("/admin/migration/emergency-stop", format="json")
+    # The guide's check waits for the truth: until the worker has applied the stop, BTCUSDT still serves 10%.
+    waiting = [status for status in staff_api.get("/admin/migration/status").json() if status["current_percentage"] > 0]
+    assert [(status["pair"], status["requested_percentage"], status["applied"]) for status in waiting] == \
+        [("BTCUSDT", 0, False)]
+    apply_commands(pairs["BTCUSDT"], "legacy_only", 0)
     after = staff_api.get("/admin/migration/status").json()
     assert [status for status in after if status["current_percentage"] > 0] == []
+    assert all(status["applied"] for status in after)
 
 
 def test_pairs_without_plan_show_the_engines_percentage(staff_api, pairs):
@@ -289,6 +329,15 @@ def test_disabled_migrations_refuse_start_and_percentage(staff_api, btc, setting
     assert (percentage.status_code, percentage.json()["error"]["code"]) == (409, "migrations_disabled")
     assert rollback.status_code == 200, "rolling back always works"
     assert written()[0] == before[0] + 1
+
+
+def test_lowering_the_percentage_works_with_migrations_disabled(staff_api, btc, settings):
+    staff_api.post("/admin/migration/start", START_BTC, format="json")
+    settings.ADAPTIVE_ORDER_BOOKS_ENABLED = False
+
+    lower = staff_api.post("/admin/migration/percentage", {"pair": "BTCUSDT", "percentage": 5}, format="json")
+
+    assert (lower.status_code, lower.json()["current_percentage"]) == (200, 5), "a gradual rollback is a rollback"
 
 
 def test_session_authentication_works_for_staff(client, staff, pairs):

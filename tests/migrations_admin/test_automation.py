@@ -129,6 +129,34 @@ def test_error_rate_for_five_minutes_rolls_back_with_the_figures(plan, btc):
     assert AuditLog.objects.first().details["figures"]["trigger"] == "error_rate"
 
 
+def test_a_finalized_pair_is_still_watched_and_rolled_back_to_the_legacy_book(btc):
+    actions.start_migration("BTCUSDT", 100, "operator:ops", now=NOW)
+    actions.set_percentage("BTCUSDT", 100, "operator:ops", now=NOW)
+    finalized = actions.finalize("BTCUSDT", "operator:ops", now=NOW)
+    set_engine(btc, "adaptive_only", 100)
+    add_minutes(btc, LATER, 3, latency_p95_us=60_000.0)
+
+    assert automation.evaluate_rollbacks(LATER) == {"BTCUSDT": "adaptive P95 latency above 50 ms for 3 consecutive "
+                                                               "minutes"}
+
+    finalized.refresh_from_db()
+    assert (finalized.state, finalized.current_percentage) == ("rolled_back", 0)
+    command = EngineCommand.objects.first()
+    assert (command.kind, command.actor) == ("rollback", "celery:rollback-evaluator")
+
+
+def test_a_healthy_finalized_pair_is_checked_and_left_alone(btc):
+    actions.start_migration("BTCUSDT", 100, "operator:ops", now=NOW)
+    actions.set_percentage("BTCUSDT", 100, "operator:ops", now=NOW)
+    finalized = actions.finalize("BTCUSDT", "operator:ops", now=NOW)
+    set_engine(btc, "adaptive_only", 100)
+    add_minutes(btc, LATER, 5)
+
+    assert automation.evaluate_rollbacks(LATER) == {}
+    finalized.refresh_from_db()
+    assert (finalized.state, finalized.last_checked_at) == ("completed", LATER)
+
+
 def test_four_bad_minutes_leave_the_plan_running(plan, btc):
     add_minutes(btc, LATER, 5, errors=20)
     add_minutes(btc, LATER - timedelta(minutes=2), 1, errors=0)

@@ -45,7 +45,9 @@ def test_status_table(pairs):
     lines = run("migration_status").splitlines()
 
     assert lines[0].split()[:3] == ["pair", "state", "mode"]
-    assert lines[4].split()[:5] == ["ETHUSDT", "running", "legacy_only", "10%", "20%"]
+    # Applied 0%, requested 10% (* : the worker has not applied it yet), target 20%.
+    assert lines[0].split()[:6] == ["pair", "state", "mode", "current", "requested", "target"]
+    assert lines[4].split()[:6] == ["ETHUSDT", "running", "legacy_only", "0%", "10%*", "20%"]
 
 
 def test_emergency_stop_and_breaker_reset(pairs):
