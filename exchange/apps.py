@@ -13,9 +13,10 @@ class ExchangeConfig(AppConfig):
 
     def ready(self) -> None:
         """Refuses to start with a rate limit that says nothing clear; counts the process's threads in its
-        metrics."""
+        metrics; times the process's SQL statements for /admin/slow-queries."""
         from prometheus_client import REGISTRY
 
+        from exchange import slow_queries
         from exchange.process_metrics import count_threads
         from exchange.throttling import parse_rate  # imports DRF, which needs the app registry
 
@@ -23,6 +24,7 @@ class ExchangeConfig(AppConfig):
             count_threads(REGISTRY)
         except ValueError:          # registered already (the app was readied twice in this process)
             pass
+        slow_queries.install()
 
         for name in ("API_RATE_USER", "API_RATE_ANONYMOUS"):
             try:

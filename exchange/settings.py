@@ -137,6 +137,9 @@ METRICS_TOKEN = envstr("METRICS_TOKEN")
 
 # How often the matching worker samples its health, and how often performance reports are written.
 METRICS_COLLECTION_INTERVAL = envseconds("METRICS_COLLECTION_INTERVAL", 10)
+# How often each process writes its slowest statements to Redis for /admin/slow-queries (exchange/slow_queries.py),
+# where the database has no pg_stat_statements.
+SLOW_QUERY_PUBLISH_SECONDS = envseconds("SLOW_QUERY_PUBLISH_SECONDS", 30)
 PERFORMANCE_REPORT_INTERVAL = envseconds("PERFORMANCE_REPORT_INTERVAL", 300)
 
 # Engine migrations: the preset every pair starts from (the admin's migration settings go on top; the control

@@ -16,6 +16,7 @@ urlpatterns = [
     path("debug/pprof/profile", debug_api.ProfileView.as_view(), name="debug-profile"),
     path("metrics", views.metrics, name="prometheus-django-metrics"),
     path("api/", include("exchange.api_urls")),
+    path("admin/slow-queries", debug_api.SlowQueriesView.as_view(), name="slow-queries"),
     path("admin/", include("migrations_admin.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

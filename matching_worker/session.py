@@ -8,6 +8,7 @@ import logging
 import psycopg2
 from django.db import connection
 
+from exchange.slow_queries import TimedCursor
 from matching_worker.claim import PREPARED_STATEMENTS as CLAIM_STATEMENTS
 from matching_worker.write import ORDER_UPDATES_TABLE
 from matching_worker.write import PREPARED_STATEMENTS as WRITE_STATEMENTS
@@ -47,6 +48,7 @@ class BatchSession:
         a test or a shell does not take it)."""
         self.close()
         self.pg = connection.get_new_connection(connection.get_connection_params())
+        self.pg.cursor_factory = TimedCursor        # the batch statements in /admin/slow-queries
         self.pg.autocommit = True
         with self.pg.cursor() as cursor:
             if lock:

@@ -1,0 +1,132 @@
+"""`GET /admin/slow-queries`, for staff: the slowest recent statements with calls, mean, max and origin, from
+pg_stat_statements where the server loads it, otherwise from what every process records of its own statements."""
+import uuid
+
+import psycopg2
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+from rest_framework.test import APIClient
+
+from exchange import slow_queries
+from exchange.published_market import store
+from exchange.slow_queries import StatementRecorder, TimedCursor, fingerprint
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def no_published_statements():
+    keys = list(store().scan_iter(slow_queries.KEY_PREFIX + "*", count=1000))
+    if keys:
+        store().delete(*keys)
+
+
+def client_of(staff: bool) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(User.objects.create_user("staff" if staff else "trader", is_staff=staff))
+    return client
+
+
+def pg_stat_statements_loaded() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW shared_preload_libraries")
+        return "pg_stat_statements" in cursor.fetchone()[0]
+
+
+def sleep_statement(seconds: float) -> str:
+    """A statement of its own (a unique column name), slow by `seconds`."""
+    marker = f"slow_marker_{uuid.uuid4().hex[:12]}"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT pg_sleep(%s) AS {marker}", [seconds])
+    return marker
+
+
+def test_fingerprints_replace_literals_and_lists_as_pg_stat_statements_does():
+    assert fingerprint("SELECT * FROM t WHERE id IN (%s, %s, %s) AND name = 'o''brien' AND x > 1.5e3") == \
+        "SELECT * FROM t WHERE id IN (?, ...) AND name = ? AND x > ?"
+    assert fingerprint(b"INSERT INTO t2 (a, b) VALUES (1, 'x'), (2, 'y')") == \
+        "INSERT INTO t2 (a, b) VALUES (?, ...), ..."
+    bulk = b"INSERT INTO t3 VALUES " + b",".join(b"(1, 2)" for _ in range(10_000))
+    assert fingerprint(bulk) == "INSERT INTO t3 VALUES (?, ...), ... ..."
+    assert fingerprint("EXECUTE claim_inbox (%(pairs)s, %(limit)s)") == "EXECUTE claim_inbox (?, ...)"
+    assert fingerprint("SELECT $1 FROM order_book_2") == "SELECT ? FROM order_book_2"
+
+
+def test_staff_see_the_slowest_statement_first_with_its_figures_and_origin():
+    if pg_stat_statements_loaded():
+        pytest.skip("the server has pg_stat_statements: the processes' records are not the source")
+    marker = sleep_statement(0.2)
+    sleep_statement(0.01)
+
+    response = client_of(staff=True).get("/admin/slow-queries", {"limit": 5})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["source"] == "processes"
+    slowest = body["statements"][0]
+    assert marker in slowest["query"] and "pg_sleep(?)" in slowest["query"]
+    assert slowest["calls"] == 1 and slowest["mean_ms"] >= 200 and slowest["max_ms"] >= 200
+    assert slowest["origin"][0].startswith("web:")
+    means = [statement["mean_ms"] for statement in body["statements"]]
+    assert means == sorted(means, reverse=True) and len(means) <= 5
+
+
+def test_statements_of_every_process_are_merged():
+    """The worker's batch sessions time theirs through TimedCursor and publish them like any process."""
+    if pg_stat_statements_loaded():
+        pytest.skip("the server has pg_stat_statements: the processes' records are not the source")
+    worker_recorder = StatementRecorder("matching-worker", 30, store)
+    shared = "SELECT pg_sleep(%s) AS merged_marker"
+    raw = psycopg2.connect(**connection.get_connection_params())
+    raw.cursor_factory = TimedCursor
+    try:
+        with raw.cursor() as cursor:
+            cursor.execute(shared, [0.05])           # recorded by this process's recorder, like the web's
+    finally:
+        raw.close()
+    worker_recorder.record(shared, 0.15)
+    worker_recorder.record(shared, 0.25)
+    worker_recorder.publish()
+
+    statements = client_of(staff=True).get("/admin/slow-queries", {"limit": 200}).json()["statements"]
+
+    merged = next(statement for statement in statements if "merged_marker" in statement["query"])
+    assert merged["calls"] == 3
+    assert merged["max_ms"] == 250.0
+    assert 140 <= merged["mean_ms"] <= 160
+    assert [origin.split(":")[0] for origin in merged["origin"]] == ["matching-worker", "web"]
+
+
+def test_a_created_but_unloaded_extension_falls_back_and_leaves_the_connection_usable():
+    if pg_stat_statements_loaded():
+        pytest.skip("the server loads pg_stat_statements")
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+
+    response = client_of(staff=True).get("/admin/slow-queries")
+
+    assert (response.status_code, response.json()["source"]) == (200, "processes")
+    assert User.objects.filter(username="staff").exists(), "the test's transaction survived the refusal"
+
+
+def test_where_the_server_loads_it_pg_stat_statements_answers():
+    if not pg_stat_statements_loaded():
+        pytest.skip("this server has no pg_stat_statements in shared_preload_libraries")
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    marker = sleep_statement(0.2)
+
+    body = client_of(staff=True).get("/admin/slow-queries", {"limit": 50}).json()
+
+    assert body["source"] == "pg_stat_statements"
+    assert any(marker in statement["query"] for statement in body["statements"])
+
+
+def test_slow_queries_are_for_staff_only_and_refuse_bad_parameters():
+    assert APIClient().get("/admin/slow-queries").status_code == 401
+    assert client_of(staff=False).get("/admin/slow-queries").status_code == 403
+    response = APIClient()
+    response.force_authenticate(User.objects.create_user("ops", is_staff=True))
+    refused = response.get("/admin/slow-queries", {"limit": 0})
+    assert refused.status_code == 400 and "limit" in refused.json()["error"]["fields"]
