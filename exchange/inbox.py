@@ -20,6 +20,7 @@ PAIRS_CHANNEL = "exchange_pairs"      # to the workers; payload: the shard of a 
 RESULTS_CHANNEL = "exchange_results"  # to the web; payload: the id of a pair whose orders have new results
 CHANGES_CHANNEL = "exchange_changes"  # to the web; payload: what changed (`pairs`, `tokens`; triggers send it)
 PUBLISHED_CHANNEL = "exchange_published"   # to the web; payload: the id of a pair whose market data was published
+PROFILE_CHANNEL = "exchange_worker_profile"  # to the workers; payload: a profile request (JSON, with its shard)
 
 
 def notify(channel: str, payload: str = "") -> None:

@@ -20,8 +20,9 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from exchange.inbox import INBOX_CHANNEL, PAIRS_CHANNEL
+from exchange.inbox import INBOX_CHANNEL, PAIRS_CHANNEL, PROFILE_CHANNEL
 from matching_worker.batch import Batch
+from matching_worker.profiles import ProfileResponder
 from matching_worker.quarantine import isolate_suspects, repeats_with_its_data
 from matching_worker.worker import MatchingWorker
 
@@ -38,6 +39,7 @@ class ShardServer:
         self.report_every = settings.PERFORMANCE_REPORT_INTERVAL
         self._last_heartbeat = 0.0
         self._last_report = (time.monotonic(), 0)
+        self.profiles = ProfileResponder(worker.shard)
 
     def run(self) -> None:
         """Serves until SIGTERM or SIGINT, finishing the batch in hand; woken by NOTIFY, never polling."""
@@ -71,7 +73,7 @@ class ShardServer:
         for session in worker.sessions:
             session.open(lock=True)
         with connection.cursor() as cursor:      # before the load: a pair committed during it is announced
-            cursor.execute(f"LISTEN {INBOX_CHANNEL}; LISTEN {PAIRS_CHANNEL}")
+            cursor.execute(f"LISTEN {INBOX_CHANNEL}; LISTEN {PAIRS_CHANNEL}; LISTEN {PROFILE_CHANNEL}")
         worker.load()
         isolate_suspects(worker, self.suspects)
         self.suspects = 0
@@ -126,6 +128,9 @@ class ShardServer:
         pg.poll()
         received = list(pg.notifies)
         pg.notifies.clear()     # before loading: a NOTIFY read during the load's queries stays for the next look
+        for notify in received:
+            if notify.channel == PROFILE_CHANNEL:
+                self.profiles.handle(notify.payload)
         if any(notify.channel == PAIRS_CHANNEL and notify.payload == str(self.worker.shard) for notify in received):
             self.worker.add_new_pairs()
 
