@@ -1,7 +1,8 @@
 # The project's verbs. Every target sets up .venv first (again only when pyproject.toml changes).
 PYTHON := .venv/bin/python
 
-.PHONY: run test test-adaptive test-integration benchmark-trading build-adaptive lint monitoring-tools
+.PHONY: run test test-adaptive test-integration benchmark-trading build-adaptive lint monitoring-tools \
+	validate-deployment
 
 .venv/.installed: pyproject.toml
 	python3 -m venv .venv && .venv/bin/pip install -q -e '.[dev]' && touch $@
@@ -32,6 +33,11 @@ test-integration: .venv/.installed
 # `make benchmark-trading SECTION=http` runs one section (engine, pipeline, migration, http).
 benchmark-trading: .venv/.installed
 	$(PYTHON) -m benchmarks.trading $(if $(SECTION),--section $(SECTION))
+
+# The guide's success criteria against a running instance (`make run` in another shell, or EXCHANGE_URL and
+# EXCHANGE_TOKEN for a deployment), e.g. `make validate-deployment ARGS="--rate=500 --min-throughput=500"`.
+validate-deployment: .venv/.installed monitoring-tools
+	$(PYTHON) manage.py validate_deployment $(ARGS)
 
 build-adaptive: .venv/.installed
 	$(PYTHON) -m compileall -q matching && $(PYTHON) -c "import matching.adaptive_book"

@@ -35,13 +35,13 @@ class Exchange:
     """`manage.py run_exchange` on the test database, with a marker in its environment that every process it
     starts inherits, so that none can hide."""
 
-    def __init__(self, var_dir: Path) -> None:
+    def __init__(self, var_dir: Path, **environment: str) -> None:
         self.port = free_port()
         self.marker = uuid.uuid4().hex
         self.var_dir = var_dir
         env = {**worker_environment(), "PORT": str(self.port), "WEBSOCKET_PORT": str(free_port()),
                "EXCHANGE_VAR_DIR": str(var_dir), "REDIS_URL": settings.REDIS_URL, "WEB_PROCESSES": "1",
-               "EXCHANGE_ADMIN_PASSWORD": "not-the-default", "EXCHANGE_TEST_RUN": self.marker}
+               "EXCHANGE_ADMIN_PASSWORD": "not-the-default", "EXCHANGE_TEST_RUN": self.marker, **environment}
         self.process = subprocess.Popen([sys.executable, "manage.py", "run_exchange"], cwd=ROOT, env=env,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(lambda: self.health().get("status") == "ok", 60, 0.2, "the exchange to serve")
