@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 KEY_PREFIX = "slow-queries:process:"
 KEPT_SECONDS = 3600
 PUBLISHED_STATEMENTS = 200
-MAX_STATEMENTS = 2_000               # distinct statements a process keeps; later new ones are counted, not kept
+MAX_STATEMENTS = 2_000               # distinct statements a process keeps (then the quickest half is forgotten)
 MAX_TEXT = 2_000                     # longer statements (bulk INSERTs run to megabytes) are known by their head
 BULK_HEAD = 300
 
@@ -79,7 +79,7 @@ class StatementRecorder:
         self.component, self.every, self.store_factory = component, every, store_factory
         self.started = time.time()
         self.statements: dict[str, StatementFigures] = {}
-        self.not_kept = 0
+        self.forgotten = 0
         self._fingerprints: dict[str, str] = {}
         self._lock = threading.Lock()
         self._last_publish = time.monotonic()
@@ -91,8 +91,7 @@ class StatementRecorder:
             figures = self.statements.get(key)
             if figures is None:
                 if len(self.statements) >= MAX_STATEMENTS:
-                    self.not_kept += 1
-                    return
+                    self._make_room()
                 figures = self.statements[key] = StatementFigures()
             figures.add(seconds)
         if time.monotonic() - self._last_publish >= self.every:
@@ -113,13 +112,20 @@ class StatementRecorder:
     def publish(self) -> None:
         self._last_publish = time.monotonic()
         snapshot = {"origin": self.origin, "since": self.started, "published_at": time.time(),
-                    "not_kept": self.not_kept, "statements": self.slowest(PUBLISHED_STATEMENTS)}
+                    "forgotten": self.forgotten, "statements": self.slowest(PUBLISHED_STATEMENTS)}
         try:
             self._store = self._store or self.store_factory()
             self._store.set(KEY_PREFIX + self.origin, json.dumps(snapshot), ex=KEPT_SECONDS)
         except redis.RedisError as error:
             log.warning("slow queries not published", extra={"event": "slow_queries_publish_failed",
                                                             "error": str(error)})
+
+    def _make_room(self) -> None:
+        """Forgets the half of the statements that took the least time in all (amortised: once per
+        MAX_STATEMENTS / 2 new statements), so a long-lived process keeps noticing new slow ones."""
+        kept = sorted(self.statements.items(), key=lambda item: item[1].total_s, reverse=True)[:MAX_STATEMENTS // 2]
+        self.forgotten += len(self.statements) - len(kept)
+        self.statements = dict(kept)
 
     def _fingerprint(self, sql: str | bytes) -> str:
         if isinstance(sql, bytes) or len(sql) > MAX_TEXT:
