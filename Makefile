@@ -2,7 +2,7 @@
 PYTHON := .venv/bin/python
 
 .PHONY: run test test-adaptive test-integration benchmark-trading build-adaptive lint monitoring-tools \
-	validate-deployment
+	validate-deployment k8s-manifests
 
 .venv/.installed: pyproject.toml
 	python3 -m venv .venv && .venv/bin/pip install -q -e '.[dev]' && touch $@
@@ -39,8 +39,23 @@ benchmark-trading: .venv/.installed
 validate-deployment: .venv/.installed monitoring-tools
 	$(PYTHON) manage.py validate_deployment $(ARGS)
 
+# The image of every role (Dockerfile): the engine compile-checked first, then `docker build`, which needs a
+# Docker daemon that can pull $(PYTHON_IMAGE); where there is none the target fails and says so.
+IMAGE ?= adaptive-trading:$(shell git describe --always --dirty 2>/dev/null || echo dev)
 build-adaptive: .venv/.installed
 	$(PYTHON) -m compileall -q matching && $(PYTHON) -c "import matching.adaptive_book"
+	@command -v docker >/dev/null || { echo "build-adaptive: no docker here: the image $(IMAGE) was not built" >&2; exit 1; }
+	@docker info >/dev/null 2>&1 || { echo "build-adaptive: no Docker daemon reachable: the image $(IMAGE) was not built" >&2; exit 1; }
+	docker build -t $(IMAGE) .
 
 lint: .venv/.installed
 	.venv/bin/ruff check .
+
+# The web Deployment's variants, rendered from k8s/web/<variant> into the files the deployment guide applies
+# (tests/test_k8s.py checks they are up to date). Needs kubectl (its built-in kustomize).
+K8S_VARIANTS := production/adaptive-trading-service blue/adaptive-trading-service green/adaptive-trading-service \
+	canary/adaptive-trading-canary
+k8s-manifests:
+	@for target in $(K8S_VARIANTS); do variant=$${target%%/*}; mkdir -p k8s/$$variant; \
+	  { echo "# Rendered from k8s/web/$$variant by \`make k8s-manifests\`: edit there, not here."; \
+	    kubectl kustomize k8s/web/$$variant; } > k8s/$$target.yaml || exit 1; echo "k8s/$$target.yaml"; done

@@ -143,3 +143,38 @@ def health_report(with_beat: bool = False) -> tuple[bool, dict]:
     core = checks["database"] == "ok" and checks["redis"] == "ok"
     status = "ok" if healthy else "degraded" if core else "unavailable"
     return healthy, {"status": status, "checks": checks}
+
+
+ROLES = ("system", "web", "worker", "celery-worker", "celery-beat")
+
+
+def role_report(role: str, shard: int | None = None) -> tuple[bool, dict]:
+    """What one process needs to do its work, for its own probe: a web process needs the database and Redis (a
+    shard without its worker refuses only that shard's orders), a matching worker its shard's fresh heartbeat,
+    Celery's worker the database and Redis, beat its ticks. `system` is `/ready`: every part."""
+    if role == "system":
+        return health_report(with_beat=True)
+    if role == "worker":
+        if shard is None:
+            raise ValueError("the worker role needs its shard")
+        parts = {"database": check_database,
+                 f"matching_worker_{shard}": lambda: "ok" if not shards_without_live_worker([shard]) and
+                 _has_heartbeat(shard) else f"no live matching worker for shard {shard}"}
+    elif role in ("web", "celery-worker"):
+        parts = {"database": check_database, "redis": check_redis}
+    elif role == "celery-beat":
+        parts = {"redis": check_redis, "celery_beat": check_celery_beat}
+    else:
+        raise ValueError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
+    checks = {name: check() for name, check in parts.items()}
+    healthy = all(result == "ok" for result in checks.values())
+    return healthy, {"status": "ok" if healthy else "unavailable", "role": role, "checks": checks}
+
+
+def _has_heartbeat(shard: int) -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM exchange_workerheartbeat WHERE shard = %s AND stopped_at IS NULL", [shard])
+            return cursor.fetchone() is not None
+    except Exception:  # noqa: BLE001 - the database check says why
+        return False

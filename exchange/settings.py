@@ -117,6 +117,10 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS") or (["*"] if not PRODUCTION else [])
 if not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS must name the exchange's host names when TRADING_ENV=production")
+# In Kubernetes the kubelet's probes and Prometheus's scrapes address the pod by its IP (POD_IP, from the
+# downward API): that host is allowed too.
+if envstr("POD_IP") and "*" not in ALLOWED_HOSTS:
+    ALLOWED_HOSTS.append(envstr("POD_IP"))
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
 
 # HTTPS in production (`manage.py check --deploy` passes with these defaults). Where TLS ends at a proxy or load

@@ -8,7 +8,7 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from exchange.api_errors import error_body
-from exchange.health import health_report
+from exchange.health import health_report, role_report
 from exchange.process_metrics import SystemMetrics
 from exchange.published_market import store
 
@@ -28,8 +28,13 @@ def health(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 def ready(request: HttpRequest) -> JsonResponse:
-    """/health's parts and Celery beat: the whole system is ready."""
-    healthy, report = health_report(with_beat=True)
+    """/health's parts and Celery beat: the whole system is ready. `?role=web`: what this web process needs to
+    serve (the database and Redis), its readiness probe."""
+    role = request.GET.get("role", "system")
+    if role not in ("system", "web"):
+        return JsonResponse(error_body("invalid_request", "role must be system or web (the other roles are "
+                                       "checked by `health_check --role` in their own containers)."), status=400)
+    healthy, report = role_report(role)
     return JsonResponse(report, status=200 if healthy else 503)
 
 

@@ -88,10 +88,7 @@ class Command(BaseCommand):
             refuse_if_alive(pid_file)
         except AlreadyRunning as error:
             raise CommandError(str(error)) from None
-        refuse_unsafe_production()
-        call_command("migrate", interactive=False, verbosity=1)
-        ensure_demo_pairs()
-        self.ensure_admin()
+        prepare(self, demo_pairs=True)
         port = int(os.environ.get("PORT") or 8080)
         websocket_port = int(os.environ.get("WEBSOCKET_PORT") or port + 1)
         supervisor = Supervisor(child_processes(port, websocket_port, shards_in_use()), self.stdout.write, pid_file)
@@ -102,18 +99,24 @@ class Command(BaseCommand):
         except AlreadyRunning as error:
             raise CommandError(str(error)) from None
 
-    def ensure_admin(self) -> None:
-        password = os.environ.get("EXCHANGE_ADMIN_PASSWORD") or DEFAULT_ADMIN_PASSWORD
-        if settings.PRODUCTION:
-            refuse_default_admin_password(password)
-        if not ensure_admin_user(password):
-            return
-        self.stdout.write(f"created staff superuser {ADMIN_USERNAME!r}")
-        if password == DEFAULT_ADMIN_PASSWORD:
-            self.stderr.write(
-                f"WARNING: {ADMIN_USERNAME!r} has the default password {DEFAULT_ADMIN_PASSWORD!r}; "
-                "set EXCHANGE_ADMIN_PASSWORD before exposing this server"
-            )
+
+
+def prepare(command: BaseCommand, demo_pairs: bool) -> None:
+    """What a start needs once: production's safety checks, the schema migrated, the demo pairs (on request),
+    the staff user `admin` (EXCHANGE_ADMIN_PASSWORD; production refuses the default)."""
+    refuse_unsafe_production()
+    call_command("migrate", interactive=False, verbosity=1)
+    if demo_pairs:
+        ensure_demo_pairs()
+    password = os.environ.get("EXCHANGE_ADMIN_PASSWORD") or DEFAULT_ADMIN_PASSWORD
+    if settings.PRODUCTION:
+        refuse_default_admin_password(password)
+    if not ensure_admin_user(password):
+        return
+    command.stdout.write(f"created staff superuser {ADMIN_USERNAME!r}")
+    if password == DEFAULT_ADMIN_PASSWORD:
+        command.stderr.write(f"WARNING: {ADMIN_USERNAME!r} has the default password {DEFAULT_ADMIN_PASSWORD!r}; "
+                             "set EXCHANGE_ADMIN_PASSWORD before exposing this server")
 
 
 def refuse_default_admin_password(password: str) -> None:
