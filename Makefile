@@ -1,7 +1,7 @@
 # The project's verbs. Every target sets up .venv first (again only when pyproject.toml changes).
 PYTHON := .venv/bin/python
 
-.PHONY: run test test-adaptive test-integration benchmark-trading build-adaptive lint monitoring-tools \
+.PHONY: run test test-adaptive test-integration benchmark-trading build-adaptive lint test-tools \
 	validate-deployment k8s-manifests
 
 .venv/.installed: pyproject.toml
@@ -10,15 +10,18 @@ PYTHON := .venv/bin/python
 run: .venv/.installed
 	$(PYTHON) manage.py run_exchange
 
-test: .venv/.installed monitoring-tools
+test: .venv/.installed test-tools
 	$(PYTHON) -m pytest -q
 
 # promtool and amtool, which the tests run on deploy/prometheus and deploy/alertmanager: Debian's packages,
-# installed once when this runs as root (apt's lists are refreshed only if the first try fails).
-monitoring-tools:
+# installed once when this runs as root (apt's lists are refreshed only if the first try fails). kubectl, whose
+# built-in kustomize renders k8s/ in the tests, comes with these machines; Debian's kubernetes-client is older
+# than the kustomize features k8s/ uses, so a machine without kubectl needs it from Kubernetes' own packages.
+test-tools:
 	@command -v promtool >/dev/null && command -v amtool >/dev/null || { \
 	  [ "$$(id -u)" = 0 ] && { $(APT_INSTALL) || { apt-get update -q >/dev/null && $(APT_INSTALL); }; }; } || \
 	  echo "promtool and amtool missing: install Debian's prometheus and prometheus-alertmanager"
+	@command -v kubectl >/dev/null || echo "kubectl missing: the tests of k8s/ need kubectl 1.27 or newer"
 
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus \
 	prometheus-alertmanager >/dev/null
@@ -36,7 +39,7 @@ benchmark-trading: .venv/.installed
 
 # The guide's success criteria against a running instance (`make run` in another shell, or EXCHANGE_URL and
 # EXCHANGE_TOKEN for a deployment), e.g. `make validate-deployment ARGS="--rate=500 --min-throughput=500"`.
-validate-deployment: .venv/.installed monitoring-tools
+validate-deployment: .venv/.installed test-tools
 	$(PYTHON) manage.py validate_deployment $(ARGS)
 
 # The image of every role (Dockerfile): the engine compile-checked first, then `docker build`, which needs a
