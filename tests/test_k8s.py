@@ -78,7 +78,10 @@ def test_every_manifest_and_every_render_validates_against_the_kubernetes_schema
     checked = 0
     for name, docs in [*plain_manifests().items(), ("renders", rendered)]:
         for doc in docs:
-            kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+            try:
+                kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+            except kubernetes_validate.ValidationError as error:
+                pytest.fail(f"{name}: {doc['kind']} {doc['metadata']['name']}: {error.message}")
             checked += 1
     assert checked >= 30
 
@@ -151,8 +154,8 @@ def test_every_http_probe_path_exists(rendered):
 
 
 def environment_read_by_the_project() -> set[str]:
-    pattern = re.compile(r"""(?:environ\.get|getenv|env[a-z]*|env\.get|environ\.setdefault)\(\s*["']([A-Z][A-Z0-9_]+)["']"""
-                         r"""|env(?:iron)?\[["']([A-Z][A-Z0-9_]+)["']\]""")
+    pattern = re.compile(r"""(?:environ\.get|getenv|env[a-z]*|env\.get|environ\.setdefault)"""
+                         r"""\(\s*["']([A-Z][A-Z0-9_]+)["']|env(?:iron)?\[["']([A-Z][A-Z0-9_]+)["']\]""")
     names = set()
     for package in ("exchange", "matching_worker", "migrations_admin"):
         for path in (ROOT / package).rglob("*.py"):
