@@ -70,7 +70,7 @@ while :; do
     health="$(curl -sS "$BASE_URL/health" | jq -r .status 2>/dev/null || echo unreachable)"
     read -r total errors p95 <<<"$(metrics_figures || echo "0 0 0")"
     answers=$((total - first_total)) failed=$((errors - first_errors))
-    error_rate="$(awk -v a="$answers" -v f="$failed" 'BEGIN { printf "%.6f", a > 0 ? f / a : 0 }')"
+    error_rate="$(awk -v a="$answers" -v f="$failed" 'BEGIN { printf "%.6f", (a > 0 ? f / a : 0) }')"
     p95_ms="$(awk -v s="$p95" 'BEGIN { printf "%.3f", s * 1000 }')"
     breakers="$(api GET /admin/circuit-breaker/status | jq -r '[.[] | select(.breaker_state != "closed") | .pair] | join(",")')"
     trips=$(( $(breaker_trips) - first_trips ))

@@ -3,6 +3,7 @@ exec probe (the deployment guide's `kubectl exec … /app/health-check`): prints
 when every part serves, 1 otherwise. Without a role, the whole system's (`/ready`); with one, what that process
 needs (`exchange/health.py`, `role_report`)."""
 import json
+import os
 import re
 import socket
 
@@ -26,7 +27,7 @@ class Command(BaseCommand):
     def handle(self, *args, without_beat: bool, role: str, shard: int | None, shard_from_hostname: bool,
                **options) -> None:
         if shard_from_hostname:
-            shard = shard_of_host(socket.gethostname())
+            shard = shard_of_host(os.environ.get("HOSTNAME") or socket.gethostname())
         if role == "worker" and shard is None:
             raise CommandError("--role worker needs --shard")
         if without_beat:

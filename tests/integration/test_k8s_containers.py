@@ -1,0 +1,139 @@
+"""Each container of the Kubernetes manifests started here as its manifest starts it: its command, with the
+ConfigMap's, the Secret's and its own environment (TRADING_ENV=production included), only the database, Redis
+and ports pointed at this machine's test servers; every probe it declares must answer. The prepare Job must
+complete."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.integration.conftest import ROOT, worker_environment
+from tests.integration.order_stream import prepare_market
+
+pytestmark = pytest.mark.django_db(transaction=True)
+K8S = ROOT / "k8s"
+SECRETS = {"SECRET_KEY": "k8s-container-test-" + "x" * 50, "DB_PASSWORD": "", "REDIS_PASSWORD": "",
+           "METRICS_TOKEN": "scraper-token", "EXCHANGE_ADMIN_PASSWORD": "not-the-default-password",
+           "ALERT_WEBHOOK_URLS": ""}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def rendered(kustomization: str) -> list[dict]:
+    text = subprocess.run(["kubectl", "kustomize", str(K8S / kustomization)], check=True, capture_output=True,
+                          text=True).stdout
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def workloads() -> dict[str, dict]:
+    docs = rendered("base") + rendered("web/production")
+    config = next(doc for doc in docs if doc["kind"] == "ConfigMap")["data"]
+    found = {}
+    for doc in docs:
+        if doc["kind"] in ("Deployment", "StatefulSet", "Job"):
+            container = doc["spec"]["template"]["spec"]["containers"][0]
+            found[doc["metadata"]["name"]] = {"kind": doc["kind"], "container": container, "config": config}
+    return found
+
+
+def local_argv(argv: list[str]) -> list[str]:
+    """The manifest's command as this machine runs it: its python, the image's /app/health-check script."""
+    if argv[0] == "/app/health-check":
+        return [sys.executable, "manage.py", "health_check", *argv[1:]]
+    assert argv[0] == "python"
+    return [sys.executable, *argv[1:]]
+
+
+def environment(workload: dict, name: str, ports: dict[str, int]) -> dict[str, str]:
+    test_servers = worker_environment()
+    env = {**{key: value for key, value in os.environ.items() if key.startswith(("PATH", "LANG", "HOME"))},
+           **workload["config"], **SECRETS}
+    for variable in workload["container"].get("env", []):
+        env[variable["name"]] = variable.get("value", "127.0.0.1")    # POD_IP: the address the probes use
+    env.update({key: test_servers[key] for key in ("DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_PASSWORD")})
+    env.update(REDIS_URL=test_servers.get("REDIS_URL") or os.environ.get("REDIS_URL", ""), HOSTNAME=f"{name}-0",
+               PORT=str(ports["http"]), WEBSOCKET_PORT=str(ports["websocket"]), WEB_PROCESSES="1",
+               MIGRATION_TICK_INTERVAL="2s", PYTHONPATH=str(ROOT))
+    env.pop("REDIS_HOST", None)
+    return env
+
+
+def probe_answers(container: dict, env: dict[str, str], ports: dict[str, int]) -> list[str]:
+    """Every probe of the container, tried until it passes or 60 s have gone; the ones that never passed."""
+    failing = []
+    for kind in ("startupProbe", "livenessProbe", "readinessProbe"):
+        probe = container.get(kind)
+        if probe is None:
+            continue
+        deadline = time.monotonic() + 60
+        while not probe_passes(probe, env, ports):
+            if time.monotonic() > deadline:
+                failing.append(kind)
+                break
+            time.sleep(0.5)
+    return failing
+
+
+def probe_passes(probe: dict, env: dict[str, str], ports: dict[str, int]) -> bool:
+    if "exec" in probe:
+        return subprocess.run(local_argv(probe["exec"]["command"]), cwd=ROOT, env=env,
+                              capture_output=True).returncode == 0
+    port = ports[probe["httpGet"]["port"]]
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{probe['httpGet']['path']}", timeout=5) as answer:
+            return 200 <= answer.status < 400
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@pytest.fixture
+def redis_url(settings):
+    return settings.REDIS_URL
+
+
+def test_every_container_starts_as_its_manifest_says_and_its_probes_answer(redis_url, tmp_path):
+    prepare_market()
+    ports = {"http": free_port(), "websocket": free_port()}
+    os.environ.setdefault("REDIS_URL", redis_url)
+    found = workloads()
+    assert set(found) == {"trading-service", "trading-websockets", "matching-worker", "celery-worker", "celery-beat",
+                          "prepare-exchange"}
+
+    job = found.pop("prepare-exchange")
+    prepared = subprocess.run(local_argv(job["container"]["command"]), cwd=ROOT, capture_output=True, text=True,
+                              env=environment(job, "prepare-exchange", ports), timeout=120)
+    assert prepared.returncode == 0, prepared.stderr[-2000:]
+
+    processes = {}
+    try:
+        for name, workload in found.items():
+            env = environment(workload, name, ports)
+            processes[name] = (subprocess.Popen(local_argv(workload["container"]["command"]), cwd=ROOT, env=env,
+                                                stdout=subprocess.DEVNULL, stderr=open(tmp_path / f"{name}.log", "w"),
+                                                start_new_session=True), env)
+        failing = {name: probe_answers(found[name]["container"], env, ports) for name, (_, env) in processes.items()}
+        exited = {name: process.returncode for name, (process, _) in processes.items() if process.poll() is not None}
+    finally:
+        for process, _ in processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process, _ in processes.values():
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+    logs = {name: Path(tmp_path / f"{name}.log").read_text()[-1500:] for name in processes}
+    assert exited == {}, f"exited: {exited}\n{logs}"
+    assert {name: kinds for name, kinds in failing.items() if kinds} == {}, logs
