@@ -38,8 +38,8 @@ def test_a_verified_dump_that_restores_the_tables(tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert "verified with pg_restore --list" in result.stdout and dump.stat().st_size > 0
-    data = subprocess.run([str(PG_BIN / "pg_restore"), "--data-only", "--table=exchange_tradingpair", "--file=-", str(dump)],
-                          capture_output=True, text=True, check=True).stdout
+    data = subprocess.run([str(PG_BIN / "pg_restore"), "--data-only", "--table=exchange_tradingpair", "--file=-",
+                           str(dump)], capture_output=True, text=True, check=True).stdout
     assert "BKPUSDT" in data
 
 
