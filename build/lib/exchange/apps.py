@@ -1,0 +1,33 @@
+"""App configuration of the exchange (trading pairs, orders, trades)."""
+
+from django.apps import AppConfig
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+
+class ExchangeConfig(AppConfig):
+    """The trading side of the back office."""
+
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "exchange"
+
+    def ready(self) -> None:
+        """Refuses to start with a rate limit that says nothing clear; counts the process's threads in its
+        metrics; times the process's SQL statements for /admin/slow-queries."""
+        from prometheus_client import REGISTRY
+
+        from exchange import slow_queries
+        from exchange.process_metrics import count_threads
+        from exchange.throttling import parse_rate  # imports DRF, which needs the app registry
+
+        try:
+            count_threads(REGISTRY)
+        except ValueError:          # registered already (the app was readied twice in this process)
+            pass
+        slow_queries.install()
+
+        for name in ("API_RATE_USER", "API_RATE_ANONYMOUS"):
+            try:
+                parse_rate(getattr(settings, name))
+            except ValueError as error:
+                raise ImproperlyConfigured(f"{name}: {error}") from None

@@ -1,0 +1,1 @@
+"""The matching engine: a pure core (books, engine) with no Django, database or Redis imports."""

@@ -1,0 +1,36 @@
+"""`manage.py run_matching_worker --shard N`: the matching worker of one shard of pairs. In a Kubernetes
+StatefulSet, `--shard-from-hostname` takes the shard from the pod's ordinal (`matching-worker-3` serves shard 3),
+so scaling the StatefulSet to N replicas serves shards 0 to N-1."""
+import os
+import socket
+
+from django.core.management.base import BaseCommand
+
+from exchange.management.commands.health_check import shard_of_host
+from matching_worker.metrics import WorkerMetrics
+from matching_worker.publish import MarketPublisher
+from matching_worker.serve import ShardServer
+from matching_worker.worker import MatchingWorker
+
+
+class Command(BaseCommand):
+    help = "Run the matching worker of one shard until SIGTERM (it finishes the batch in hand)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--shard", type=int, default=0, help="The shard whose pairs this worker matches.")
+        parser.add_argument("--shard-from-hostname", action="store_true",
+                            help="The shard is the number that ends $HOSTNAME or the host name (a StatefulSet pod's "
+                                 "ordinal).")
+        parser.add_argument("--max-batch", type=int, default=5000,
+                            help="Most inbox entries committed in one transaction (default 5000).")
+        parser.add_argument("--heartbeat", type=float, default=2.0, help="Seconds between heartbeats.")
+
+    def handle(self, *args, shard: int, shard_from_hostname: bool, max_batch: int, heartbeat: float,
+               **options) -> None:
+        if shard_from_hostname:
+            shard = shard_of_host(os.environ.get("HOSTNAME") or socket.gethostname())
+        metrics = WorkerMetrics()
+        worker = MatchingWorker(shard, max_batch=max_batch, heartbeat_every=heartbeat,
+                                publisher=MarketPublisher(metrics), metrics=metrics)
+        ShardServer(worker).run()
+
