@@ -1,1 +1,0 @@
-"""Benchmarks: they print figures and write them under var/benchmarks; they never fail on a number."""

@@ -1,1 +1,0 @@
-"""The matching engine: a pure core (books, engine) with no Django, database or Redis imports."""

@@ -1,1 +1,0 @@
-"""The control plane of engine migrations: plans, presets, breakers and the operator API."""
