@@ -13,18 +13,19 @@ run: .venv/.installed
 test: .venv/.installed test-tools
 	$(PYTHON) -m pytest -q
 
-# promtool and amtool, which the tests run on deploy/prometheus and deploy/alertmanager: Debian's packages,
+# promtool and amtool, which the tests run on deploy/prometheus and deploy/alertmanager, and Chromium, which the
+# browser tests of the control screens drive (tests/browser): Debian's packages,
 # installed once when this runs as root (apt's lists are refreshed only if the first try fails). kubectl, whose
 # built-in kustomize renders k8s/ in the tests, comes with these machines; Debian's kubernetes-client is older
 # than the kustomize features k8s/ uses, so a machine without kubectl needs it from Kubernetes' own packages.
 test-tools:
-	@command -v promtool >/dev/null && command -v amtool >/dev/null || { \
+	@command -v promtool >/dev/null && command -v amtool >/dev/null && command -v chromium >/dev/null || { \
 	  [ "$$(id -u)" = 0 ] && { $(APT_INSTALL) || { apt-get update -q >/dev/null && $(APT_INSTALL); }; }; } || \
-	  echo "promtool and amtool missing: install Debian's prometheus and prometheus-alertmanager"
+	  echo "promtool, amtool or chromium missing: install Debian's prometheus, prometheus-alertmanager, chromium"
 	@command -v kubectl >/dev/null || echo "kubectl missing: the tests of k8s/ need kubectl 1.27 or newer"
 
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus \
-	prometheus-alertmanager >/dev/null
+	prometheus-alertmanager chromium >/dev/null
 
 test-adaptive: .venv/.installed
 	$(PYTHON) -m pytest -q tests/matching -k adaptive

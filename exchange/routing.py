@@ -4,7 +4,9 @@ Only the private stream goes through the session and token middleware: the publi
 session middleware's wrapper around every send was 8% of a market data process's time (py-spy, 100 clients)."""
 
 from channels.auth import AuthMiddlewareStack
+from django.conf import settings
 from django.urls import path
+from django.utils.module_loading import import_string
 
 from exchange.authentication import WebsocketTokenMiddleware
 from exchange.consumers import MarketDataConsumer, OrderUpdatesConsumer
@@ -12,4 +14,7 @@ from exchange.consumers import MarketDataConsumer, OrderUpdatesConsumer
 websocket_urlpatterns = [
     path("ws/market/<str:pair>/", MarketDataConsumer.as_asgi()),
     path("ws/orders/", AuthMiddlewareStack(WebsocketTokenMiddleware(OrderUpdatesConsumer.as_asgi()))),
+    # Other apps' routes, named in settings (the exchange does not import the control plane).
+    *(route for module in settings.WEBSOCKET_ROUTE_MODULES
+      for route in import_string(f"{module}.websocket_urlpatterns")),
 ]

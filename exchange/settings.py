@@ -245,6 +245,14 @@ CHANNEL_LAYERS = {
 # later"), and drops a client whose socket stays full (it does not read) for WEBSOCKET_SEND_TIMEOUT_SECONDS.
 WEBSOCKET_MAX_CONNECTIONS = envint("WEBSOCKET_MAX_CONNECTIONS", 10_000)
 WEBSOCKET_SEND_TIMEOUT_SECONDS = envint("WEBSOCKET_SEND_TIMEOUT_SECONDS", 2)
+# Where browsers reach the websocket server: WEBSOCKET_URL (e.g. wss://trading.example.com behind an ingress that
+# routes /ws/), else the page's host on WEBSOCKET_PORT ($PORT + 1, as run_exchange serves it).
+WEBSOCKET_URL = envstr("WEBSOCKET_URL")
+WEBSOCKET_PORT = envint("WEBSOCKET_PORT", envint("PORT", 8080) + 1)
+# Websocket routes of other apps, added to exchange/routing.py's (the control plane's screens).
+WEBSOCKET_ROUTE_MODULES = ["migrations_admin.routing"]
+# How often a control screen's websocket looks for a change to send.
+CONTROL_REFRESH_SECONDS = envseconds("CONTROL_REFRESH_SECONDS", 1)
 
 # Webhooks (Slack-compatible) told of breaker trips, rollbacks, emergency stops and finished migrations.
 ALERT_WEBHOOK_URLS = envlist("ALERT_WEBHOOK_URLS")

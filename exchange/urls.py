@@ -18,6 +18,7 @@ urlpatterns = [
     path("api/", include("exchange.api_urls")),
     path("admin/slow-queries", debug_api.SlowQueriesView.as_view(), name="slow-queries"),
     path("admin/", include("migrations_admin.urls")),
+    path("control/", include("migrations_admin.control_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

@@ -22,7 +22,7 @@ from django.utils import timezone
 from exchange import webhooks
 from exchange.inbox import INBOX_CHANNEL, notify
 from exchange.models import AuditLog, EngineCommand, EngineState, TradingPair
-from migrations_admin.config import MigrationConfig
+from migrations_admin.config import MigrationConfig, preset
 from migrations_admin.decisions import Decision
 from migrations_admin.errors import InvalidPercentage, MigrationError, MigrationsDisabled, PlanStateError, UnknownPair
 from migrations_admin.models import LIVE_STATES, MigrationEvent, MigrationPlan
@@ -83,14 +83,14 @@ def check_can_start(pair: TradingPair) -> None:
 
 @transaction.atomic
 def start_migration(symbol: str, target_percentage: int, actor: str, *, finalize_at_target: bool = False,
-                    now: datetime | None = None) -> MigrationPlan:
+                    preset_name: str | None = None, now: datetime | None = None) -> MigrationPlan:
     """A running plan toward `target_percentage`: at the config's initial percentage (never above the
     target), or at 0% (shadow mode: both books run and are compared, the adaptive one executes nothing)
-    when the target is 0. Sends `start`."""
+    when the target is 0. The plan keeps the pair's configuration, or the named preset's. Sends `start`."""
     now = now or timezone.now()
     pair = check_pair(symbol)
     check_enabled()
-    config = effective_config(pair)
+    config = preset(preset_name) if preset_name else effective_config(pair)
     check_percentage(config, target_percentage, "target_percentage")
     check_can_start(pair)
     initial = min(config.initial_percentage, target_percentage)
@@ -156,6 +156,34 @@ def hold(plan_id: int, decision: Decision, *, now: datetime | None = None) -> Mi
         _record(plan, MigrationEvent.Kind.HOLD, AUTO_MIGRATION_ACTOR, plan.current_percentage,
                 plan.current_percentage, decision.reason, {"code": decision.code, **decision.figures})
     plan.save()
+    return plan
+
+
+@transaction.atomic
+def pause(symbol: str, actor: str, *, now: datetime | None = None) -> MigrationPlan:
+    """Holds the pair's live plan at its percentage: no automatic step until an operator resumes it (the
+    rollback triggers still watch it). The engine is not told: its percentage does not change."""
+    now = now or timezone.now()
+    pair = check_pair(symbol)
+    plan = check_live_plan(pair)
+    plan.pause(now)
+    plan.save()
+    _record(plan, MigrationEvent.Kind.PAUSE, actor, plan.current_percentage, plan.current_percentage,
+            "paused by an operator")
+    return plan
+
+
+@transaction.atomic
+def resume(symbol: str, actor: str, *, now: datetime | None = None) -> MigrationPlan:
+    """Auto-migration takes a plan an operator paused up again."""
+    now = now or timezone.now()
+    pair = check_pair(symbol)
+    check_enabled()
+    plan = check_live_plan(pair)
+    plan.resume(now)
+    plan.save()
+    _record(plan, MigrationEvent.Kind.RESUME, actor, plan.current_percentage, plan.current_percentage,
+            "resumed by an operator")
     return plan
 
 

@@ -47,7 +47,7 @@ class StartView(OperatorView):
     def post(self, request: Request) -> Response:
         body = valid(StartSerializer, request.data)
         plan = actions.start_migration(body["pair"], body["target_percentage"], operator(request),
-                                       finalize_at_target=body["finalize"])
+                                       finalize_at_target=body["finalize"], preset_name=body.get("preset"))
         return Response(PlanSerializer(plan).data, status=status.HTTP_201_CREATED)
 
 
@@ -67,6 +67,24 @@ class FinalizeView(OperatorView):
 
     def post(self, request: Request) -> Response:
         plan = actions.finalize(valid(PairSerializer, request.data)["pair"], operator(request))
+        return Response(PlanSerializer(plan).data)
+
+
+@extend_schema(request=PairSerializer, responses=PlanSerializer)
+class PauseView(OperatorView):
+    """Hold a migrating pair at its percentage: no automatic step until it is resumed."""
+
+    def post(self, request: Request) -> Response:
+        plan = actions.pause(valid(PairSerializer, request.data)["pair"], operator(request))
+        return Response(PlanSerializer(plan).data)
+
+
+@extend_schema(request=PairSerializer, responses=PlanSerializer)
+class ResumeView(OperatorView):
+    """Let auto-migration step a paused pair again."""
+
+    def post(self, request: Request) -> Response:
+        plan = actions.resume(valid(PairSerializer, request.data)["pair"], operator(request))
         return Response(PlanSerializer(plan).data)
 
 

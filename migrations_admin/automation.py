@@ -20,7 +20,7 @@ from migrations_admin.decisions import (
     step_decision,
 )
 from migrations_admin.errors import MigrationError
-from migrations_admin.models import MigrationPlan
+from migrations_admin.models import OPERATOR_HOLD, MigrationPlan
 from migrations_admin.services import migrations_enabled
 
 logger = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ def auto_migrate(now: datetime) -> dict[str, str]:
     if not migrations_enabled():
         return {}
     due = [plan for plan in actions.live_plans().filter(Q(next_step_at__isnull=True) | Q(next_step_at__lte=now))
-           if plan.migration_config.auto_migration]
+           .exclude(hold_code=OPERATOR_HOLD) if plan.migration_config.auto_migration]
     return {plan.pair.symbol: _auto_migrate_plan(plan, now) for plan in due}
 
 

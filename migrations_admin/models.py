@@ -98,6 +98,7 @@ class PlanState(models.TextChoices):
 
 
 LIVE_STATES = (PlanState.PENDING, PlanState.RUNNING, PlanState.PAUSED)
+OPERATOR_HOLD = "operator"          # the hold code of a plan an operator paused: auto-migration leaves it alone
 
 
 class MigrationPlan(models.Model):
@@ -173,6 +174,21 @@ class MigrationPlan(models.Model):
         self.next_step_at = now + self._seconds(self.migration_config.safety_cooldown_s)
         return is_new
 
+    def pause(self, now: datetime) -> None:
+        """An operator holds the plan where it is until resumed; the rollback triggers still watch it."""
+        self._require_live("pause")
+        self.state = self.State.PAUSED
+        self.hold_code, self.hold_reason = OPERATOR_HOLD, "paused by an operator"
+        self.next_step_at = None
+
+    def resume(self, now: datetime) -> None:
+        """Auto-migration takes the plan up again, its next step a step interval away."""
+        if self.hold_code != OPERATOR_HOLD:
+            raise PlanStateError(f"the plan of {self.pair.symbol} was not paused by an operator", code="not_paused")
+        self.state = self.State.RUNNING
+        self.hold_code = self.hold_reason = ""
+        self.next_step_at = now + self._seconds(self.migration_config.step_interval_s)
+
     def complete(self, now: datetime) -> None:
         """Finalized: the pair runs on the adaptive book alone."""
         self._require_live("finalize")
@@ -226,6 +242,8 @@ class MigrationEvent(models.Model):
         EMERGENCY_STOP = "emergency_stop"
         RESET_BREAKER = "reset_breaker"
         REPORT = "report"
+        PAUSE = "pause"
+        RESUME = "resume"
 
     id = models.BigAutoField(primary_key=True)
     plan = models.ForeignKey(MigrationPlan, on_delete=models.CASCADE, related_name="events")

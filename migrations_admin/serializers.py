@@ -3,6 +3,7 @@
 from rest_framework import serializers
 
 from exchange.serializers import StrictSerializer
+from migrations_admin.config import PRESET_NAMES
 from migrations_admin.models import MigrationPlan
 
 
@@ -12,6 +13,8 @@ class StartSerializer(StrictSerializer):
                                                  help_text="Where auto-migration goes; 0 is shadow mode.")
     finalize = serializers.BooleanField(default=False,
                                         help_text="Finalize (adaptive only) once healthy at 100%.")
+    preset = serializers.ChoiceField(choices=PRESET_NAMES, required=False,
+                                     help_text="Start with this preset instead of the pair's configuration.")
 
 
 class PercentageSerializer(StrictSerializer):

@@ -53,6 +53,8 @@ def _pair_status(pair: TradingPair, plan: MigrationPlan | None, engine: EngineSt
         "breaker_state": engine.breaker_state,
         "breaker_trips": engine.breaker_trips,
         "hold_reason": plan.hold_reason if plan else "",
+        "hold_code": plan.hold_code if plan else "",
+        "step_percentage": plan.migration_config.auto_step if plan else None,
         "health": {book: _health(health.get(book)) for book in HealthSample.Book.values},
         "last_step_at": plan.last_step_at if plan else None,
         "next_step_at": plan.next_step_at if plan else None,

@@ -1,9 +1,12 @@
 """The operator API: staff only; each call writes the right EngineCommand, plan, event and audit row in one
 go; each refusal is a 4xx that writes nothing; the status is an array the guide's jq filter works on."""
 
+from datetime import timedelta
+
 import pytest
 
 from exchange.models import AuditLog, EngineCommand, HealthSample
+from migrations_admin import automation
 from migrations_admin.models import MigrationEvent, MigrationPlan, MigrationSettings
 from tests.migrations_admin.conftest import NOW, add_minutes, set_engine
 
@@ -364,3 +367,25 @@ def test_reading_status_is_audited_with_the_operator_once_an_hour(staff_api, sta
     entry = AuditLog.objects.get(action=action)          # one row for the three reads
     assert entry.actor == f"operator:{staff.username}"
     assert entry.details == {"sampled_every_s": 3600}
+
+
+def test_an_operator_pauses_and_resumes_a_migration(staff_api, btc):
+    staff_api.post("/admin/migration/start", START_BTC, format="json")
+
+    paused = staff_api.post("/admin/migration/pause", {"pair": "BTCUSDT"}, format="json")
+    plan = MigrationPlan.objects.get()
+    set_engine(btc, "migrating", 10)
+    add_minutes(btc, NOW + timedelta(hours=1), 5)
+    left_alone = automation.auto_migrate(NOW + timedelta(hours=1))
+    plan.refresh_from_db()
+    resumed = staff_api.post("/admin/migration/resume", {"pair": "BTCUSDT"}, format="json")
+    again = staff_api.post("/admin/migration/resume", {"pair": "BTCUSDT"}, format="json")
+
+    assert (paused.status_code, paused.json()["state"], paused.json()["hold_reason"]) == \
+        (200, "paused", "paused by an operator")
+    assert plan.next_step_at is None and left_alone == {}, "auto-migration leaves a paused plan alone"
+    assert (resumed.status_code, resumed.json()["state"]) == (200, "running")
+    assert resumed.json()["next_step_at"] is not None
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "not_paused")
+    assert list(MigrationEvent.objects.order_by("id").values_list("kind", flat=True)) == ["start", "pause", "resume"]
+    assert AuditLog.objects.filter(action__in=["migration_pause", "migration_resume"]).count() == 2

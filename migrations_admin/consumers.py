@@ -1,0 +1,45 @@
+"""The control dashboard's websocket, `ws/control/`, for staff only (their admin session): the snapshot of
+`migrations_admin/control.py` on connect, then again whenever it has changed, looked at every
+CONTROL_REFRESH_SECONDS. A handful of operators each cost a few queries a second; no reload is ever needed."""
+import asyncio
+import json
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import close_old_connections
+
+from migrations_admin.control import snapshot
+
+NOT_STAFF = 4403
+
+
+@database_sync_to_async
+def encoded_snapshot() -> str:
+    close_old_connections()
+    return json.dumps({"type": "snapshot", **snapshot()}, cls=DjangoJSONEncoder)
+
+
+class ControlConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_active or not user.is_staff:
+            await self.close(code=NOT_STAFF)
+            return
+        await self.accept()
+        self.sender = asyncio.ensure_future(self._send_changes())
+
+    async def disconnect(self, code: int) -> None:
+        sender = getattr(self, "sender", None)
+        if sender is not None:
+            sender.cancel()
+
+    async def _send_changes(self) -> None:
+        last = None
+        while True:
+            current = await encoded_snapshot()
+            if current != last:
+                await self.send(text_data=current)
+                last = current
+            await asyncio.sleep(settings.CONTROL_REFRESH_SECONDS)

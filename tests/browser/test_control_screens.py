@@ -1,0 +1,165 @@
+"""The control screens in a real browser (Debian's Chromium, driven by Playwright), against the real processes:
+an ASGI server (daphne: the pages and the websocket on one port) and a matching worker, on the test database.
+Screenshots of each screen are kept in var/test-artifacts/screens/."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import connection
+
+from exchange.models import EngineState
+from tests.integration.conftest import ROOT, WorkerProcess, worker_environment
+from tests.integration.order_stream import PAIRS, feed, make_stream, prepare_market
+
+playwright = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.django_db(transaction=True)
+SCREENS = ROOT / "var" / "test-artifacts" / "screens"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+PASSWORD = "control-screens-test"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def server():
+    """daphne serving exchange.asgi on a free port; the pages tell the browser to open websockets there too."""
+    port = free_port()
+    env = {**worker_environment(), "REDIS_URL": settings.REDIS_URL, "WEBSOCKET_URL": f"ws://127.0.0.1:{port}",
+           "CONTROL_REFRESH_SECONDS": "1", "DB_CONN_MAX_AGE": "0"}
+    process = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+                                "exchange.asgi:application"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise AssertionError("daphne did not start") from None
+            time.sleep(0.2)
+    yield f"http://127.0.0.1:{port}"
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(20)
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls are synchronous all the
+    # same (Playwright's documented setting for Django).
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is missing: `make test` installs Debian's chromium")
+    with playwright.sync_playwright() as driver:
+        launched = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+def logged_in(browser, base: str, username: str):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{base}/backoffice/login/?next=/control/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    return page
+
+
+def row(page, pair: str):
+    return page.locator(f"#pairs tr[data-pair={pair}]")
+
+
+def confirm(page, action: str, pair: str | None = None, **fields: str):
+    (row(page, pair).locator(f"button[data-action={action}]") if pair else page.locator("#emergency-stop")).click()
+    dialog = page.locator("#confirm")
+    playwright.expect(dialog).to_be_visible()
+    for name, value in fields.items():
+        field = dialog.locator(f"[name={name}]")
+        field.select_option(value) if name == "preset" else field.fill(value)
+    text = page.locator("#confirm-text").inner_text()
+    page.click("#confirm-button")
+    return text
+
+
+def screenshot(page, name: str) -> None:
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENS / f"{name}.png"), full_page=True)
+
+
+def test_an_operator_steers_a_migration_live(server, browser):
+    users = prepare_market()
+    User.objects.create_user("operator", password=PASSWORD, is_staff=True)
+    worker = WorkerProcess()
+    worker.env = {"MATCHING_ADAPTIVE_BOOK": "tests.matching.faulty_books:WrongFillsBook"}
+    worker.start()
+    worker.wait_ready()
+    page = logged_in(browser, server, "operator")
+    expect = playwright.expect
+    try:
+        expect(page.locator("#connection")).to_have_text("live")
+        expect(row(page, "BTCUSDT").locator("td.current")).to_have_text("0%")
+
+        said = confirm(page, "start", "BTCUSDT", preset="testing", target="50")
+        assert "Start migrating BTCUSDT" in said
+        expect(page.locator("#result")).to_contain_text("BTCUSDT: running")
+        # The worker applies the start: the applied percentage moves without a reload.
+        expect(row(page, "BTCUSDT").locator("td.mode")).to_have_text("migrating", timeout=20_000)
+        expect(row(page, "BTCUSDT").locator("td.current")).not_to_have_text("0%")
+        expect(page.locator("#result a")).to_contain_text("audit entry")
+
+        # Orders flow; the faulty adaptive book diverges, its breaker opens, the charts fill.
+        stream = make_stream(3_000, seed=31)
+        feeder = threading.Thread(target=lambda: (feed(stream, users, chunk=200, pause=0.1), connection.close()))
+        feeder.start()
+        page.select_option("#chart-pair", "BTCUSDT")
+        expect(page.locator("#chart-latency")).not_to_have_attribute("data-points", "0", timeout=30_000)
+        expect(row(page, "BTCUSDT").locator("td.breaker")).not_to_have_text("closed (0)", timeout=30_000)
+        feeder.join()
+        screenshot(page, "migration-control")
+
+        confirm(page, "reset", "BTCUSDT")
+        expect(page.locator("#result")).to_contain_text("breaker reset sent")
+        expect(row(page, "BTCUSDT").locator("td.breaker")).to_contain_text("closed", timeout=20_000)
+
+        page.goto(f"{server}/control/BTCUSDT/")
+        expect(page.locator("#pair-status")).to_contain_text("migrating")
+        expect(page.locator(".divergence").first).to_contain_text("Legacy book (stood)")
+        expect(page.locator("#timeline li").first).to_contain_text("reset_breaker")
+        screenshot(page, "pair-page")
+
+        page.goto(f"{server}/control/")
+        said = confirm(page, "emergency")
+        assert "every pair not on the legacy book alone goes back to it" in said
+        expect(page.locator("#result")).to_contain_text("Emergency stop: BTCUSDT")
+        for pair in PAIRS:
+            expect(row(page, pair).locator("td.current")).to_have_text("0%", timeout=20_000)
+            expect(row(page, pair).locator("td.mode")).to_have_text("legacy_only")
+        assert set(EngineState.objects.values_list("mode", "percentage")) == {("legacy_only", 0)}
+    finally:
+        screenshot(page, "last-state")
+        worker.stop() if worker.running() else None
+
+
+def test_a_trader_is_refused(server, browser):
+    User.objects.create_user("trader", password=PASSWORD)
+    page = logged_in(browser, server, "trader")
+
+    page.goto(f"{server}/control/")
+
+    playwright.expect(page.locator("#pairs")).to_have_count(0)
+    assert "/backoffice/login/" in page.url
+    page.goto(f"{server}/control/BTCUSDT/")
+    assert "/backoffice/login/" in page.url
