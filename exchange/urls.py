@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from exchange import debug_api, views
+from exchange import debug_api, market_page, views
 
 urlpatterns = [
     path("backoffice/", admin.site.urls),
@@ -19,6 +19,7 @@ urlpatterns = [
     path("admin/slow-queries", debug_api.SlowQueriesView.as_view(), name="slow-queries"),
     path("admin/", include("migrations_admin.urls")),
     path("control/", include("migrations_admin.control_urls")),
+    path("market/<str:symbol>/", market_page.market, name="market-page"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

@@ -11,6 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from exchange.market_page import websocket_url
 from exchange.models import AuditLog, Divergence, HealthSample, TradingPair
 from migrations_admin.config import PRESET_NAMES
 from migrations_admin.models import MigrationEvent
@@ -37,15 +38,6 @@ def pair_page(request: HttpRequest, symbol: str) -> HttpResponse:
     divergences = Divergence.objects.filter(pair=pair).order_by("-id")[:50]
     return render(request, "migrations_admin/control_pair.html", {
         "pair": pair, "events": events, "divergences": divergences, "websocket_url": websocket_url(request)})
-
-
-def websocket_url(request: HttpRequest) -> str:
-    """Where the browser reaches the websocket server: WEBSOCKET_URL when set (behind an ingress, the site's own
-    address), else this host on WEBSOCKET_PORT (`run_exchange` serves websockets on the next port)."""
-    if settings.WEBSOCKET_URL:
-        return settings.WEBSOCKET_URL.rstrip("/")
-    scheme = "wss" if request.is_secure() else "ws"
-    return f"{scheme}://{request.get_host().rsplit(':', 1)[0]}:{settings.WEBSOCKET_PORT}"
 
 
 def snapshot() -> dict[str, Any]:

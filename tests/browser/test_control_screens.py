@@ -1,72 +1,19 @@
 """The control screens in a real browser (Debian's Chromium, driven by Playwright), against the real processes:
 an ASGI server (daphne: the pages and the websocket on one port) and a matching worker, on the test database.
 Screenshots of each screen are kept in var/test-artifacts/screens/."""
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection
+from playwright import sync_api as playwright
 
 from exchange.models import EngineState
-from tests.integration.conftest import ROOT, WorkerProcess, worker_environment
+from tests.browser.conftest import PASSWORD, screenshot
+from tests.integration.conftest import WorkerProcess
 from tests.integration.order_stream import PAIRS, feed, make_stream, prepare_market
 
-playwright = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.django_db(transaction=True)
-SCREENS = ROOT / "var" / "test-artifacts" / "screens"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-PASSWORD = "control-screens-test"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def server():
-    """daphne serving exchange.asgi on a free port; the pages tell the browser to open websockets there too."""
-    port = free_port()
-    env = {**worker_environment(), "REDIS_URL": settings.REDIS_URL, "WEBSOCKET_URL": f"ws://127.0.0.1:{port}",
-           "CONTROL_REFRESH_SECONDS": "1", "DB_CONN_MAX_AGE": "0"}
-    process = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                                "exchange.asgi:application"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise AssertionError("daphne did not start") from None
-            time.sleep(0.2)
-    yield f"http://127.0.0.1:{port}"
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(20)
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls are synchronous all the
-    # same (Playwright's documented setting for Django).
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium is missing: `make test` installs Debian's chromium")
-    with playwright.sync_playwright() as driver:
-        launched = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 def logged_in(browser, base: str, username: str):
@@ -92,11 +39,6 @@ def confirm(page, action: str, pair: str | None = None, **fields: str):
     text = page.locator("#confirm-text").inner_text()
     page.click("#confirm-button")
     return text
-
-
-def screenshot(page, name: str) -> None:
-    SCREENS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENS / f"{name}.png"), full_page=True)
 
 
 def test_an_operator_steers_a_migration_live(server, browser):
