@@ -64,11 +64,24 @@ class TradingPair(models.Model):
     def __str__(self) -> str:
         return self.symbol
 
+    def price_text(self, price: Decimal | None) -> str:
+        """`50,000.00 USDT`: a price in the pair's own precision (its tick's decimals) and quote asset."""
+        return "market" if price is None else f"{price:,.{decimals_of(self.tick_size)}f} {self.quote_asset}"
+
+    def quantity_text(self, quantity: Decimal) -> str:
+        """`0.010 BTC`: a quantity in the pair's own precision (its lot's decimals) and base asset."""
+        return f"{quantity:,.{decimals_of(self.lot_size)}f} {self.base_asset}"
+
     def clean(self) -> None:
         """Accept lowercase input from forms: asset names and symbols are stored uppercase."""
         self.symbol = self.symbol.upper()
         self.base_asset = self.base_asset.upper()
         self.quote_asset = self.quote_asset.upper()
+
+
+def decimals_of(step: Decimal) -> int:
+    """2 for a step of 0.01, 0 for 1 or 10: the decimals an amount on that grid needs."""
+    return max(0, -step.normalize().as_tuple().exponent)
 
 
 def inbox_sequence_field() -> models.BigIntegerField:
@@ -187,7 +200,9 @@ class Order(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"order {self.id} {self.side} {self.quantity} {self.pair_id} @ {self.price or 'market'}"
+        pair = self.pair
+        return f"{pair.symbol} {self.side} {pair.quantity_text(self.quantity)} @ {pair.price_text(self.price)} " \
+               f"(order {self.id})"
 
     @property
     def remaining_quantity(self) -> Decimal:
@@ -250,6 +265,11 @@ class Trade(models.Model):
             models.CheckConstraint(condition=Q(price__gt=0, quantity__gt=0), name="trade_amounts_positive"),
         ]
         indexes = [models.Index(fields=["pair", "-executed_at"], name="trade_recent_by_pair")]
+
+    def __str__(self) -> str:
+        pair = self.pair
+        return f"{pair.symbol} trade {self.sequence}: {pair.quantity_text(self.quantity)} @ " \
+               f"{pair.price_text(self.price)}"
 
 
 class AuditLog(models.Model):
