@@ -15,7 +15,13 @@ class MigrationsAdminConfig(AppConfig):
     verbose_name = "Engine migrations"
 
     def ready(self) -> None:
-        """Refuses to start with a MIGRATION_PRESET that names no preset: every process checks it once."""
+        """Refuses to start with a MIGRATION_PRESET that names no preset: every process checks it once. Keeps
+        the `Operators` group's permissions in step with the models after each migrate."""
+        from django.db.models.signals import post_migrate
+
+        from migrations_admin.operators import ensure_operators_group
+
+        post_migrate.connect(ensure_operators_group, sender=self, dispatch_uid="migrations_admin.operators")
         if settings.MIGRATION_PRESET not in PRESET_NAMES:
             raise ImproperlyConfigured(
                 f"MIGRATION_PRESET={settings.MIGRATION_PRESET!r}; choose one of {', '.join(PRESET_NAMES)}")

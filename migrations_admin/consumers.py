@@ -17,8 +17,13 @@ NOT_STAFF = 4403
 
 @database_sync_to_async
 def encoded_snapshot() -> str:
+    """Read as a request is: connections past their age closed before and after (the websocket server runs
+    with DB_CONN_MAX_AGE=0, so nothing is held between looks)."""
     close_old_connections()
-    return json.dumps({"type": "snapshot", **snapshot()}, cls=DjangoJSONEncoder)
+    try:
+        return json.dumps({"type": "snapshot", **snapshot()}, cls=DjangoJSONEncoder)
+    finally:
+        close_old_connections()
 
 
 class ControlConsumer(AsyncWebsocketConsumer):

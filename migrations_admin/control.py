@@ -70,9 +70,10 @@ def _series() -> dict[str, dict]:
 
 
 def _audit() -> list[dict]:
-    """The newest entries about migrations: operators' and automatic decisions, breaker trips, webhooks (not the
-    worker's entries about single orders)."""
-    entries = AuditLog.objects.filter(Q(action__startswith="migration_") | Q(action__startswith="breaker_")
+    """The newest entries about migrations: operators' and automatic decisions, the worker applying them,
+    breaker trips, webhooks (not the worker's entries about single orders)."""
+    entries = AuditLog.objects.filter(Q(action__startswith="migration_") | Q(action__startswith="engine_")
+                                      | Q(action__startswith="breaker_")
                                       | Q(action__startswith="webhook_")).order_by("-id")[:AUDIT_ENTRIES]
     return [{"id": entry.id, "at": entry.created_at.isoformat(), "actor": entry.actor, "action": entry.action,
              "target": entry.target} for entry in entries]

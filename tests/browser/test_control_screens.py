@@ -4,11 +4,12 @@ Screenshots of each screen are kept in var/test-artifacts/screens/."""
 import threading
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.db import connection
 from playwright import sync_api as playwright
 
 from exchange.models import EngineState
+from migrations_admin.operators import OPERATORS
 from tests.browser.conftest import PASSWORD, screenshot
 from tests.integration.conftest import WorkerProcess
 from tests.integration.order_stream import PAIRS, feed, make_stream, prepare_market
@@ -93,6 +94,56 @@ def test_an_operator_steers_a_migration_live(server, browser):
     finally:
         screenshot(page, "last-state")
         worker.stop() if worker.running() else None
+
+
+def test_every_other_action_from_the_dashboard(server, browser):
+    prepare_market()
+    operator = User.objects.create_user("operator", password=PASSWORD, is_staff=True)
+    operator.groups.add(Group.objects.get(name=OPERATORS))
+    worker = WorkerProcess()
+    worker.start()
+    worker.wait_ready()
+    page = logged_in(browser, server, "operator")
+    expect = playwright.expect
+    eth = row(page, "ETHUSDT")
+    try:
+        confirm(page, "start", "ETHUSDT", preset="conservative", target="100")
+        expect(page.locator("#result")).to_contain_text("Refused (HTTP 400): target_percentage must be between 0 "
+                                                        "and 50")
+        confirm(page, "start", "ETHUSDT", preset="conservative", target="50")
+        expect(eth.locator("td.mode")).to_have_text("migrating", timeout=20_000)
+        expect(eth.locator("td.current")).to_have_text("5%")
+
+        said = confirm(page, "percentage", "ETHUSDT", percentage="30")
+        assert "Set the share of ETHUSDT's orders" in said
+        expect(eth.locator("td.current")).to_have_text("30%", timeout=20_000)
+        said = confirm(page, "step", "ETHUSDT")
+        assert "from 30% to" in said
+        expect(eth.locator("td.current")).not_to_have_text("30%", timeout=20_000)
+
+        confirm(page, "pause", "ETHUSDT")
+        expect(eth.locator("td.plan")).to_have_text("paused: paused by an operator")
+        expect(page.locator("#result a")).to_contain_text("audit entry")
+        confirm(page, "resume", "ETHUSDT")
+        expect(eth.locator("td.plan")).to_have_text("running")
+
+        page.locator("#pairs tr[data-pair=ETHUSDT] button[data-action=percentage]").click()
+        page.locator("#confirm [name=percentage]").fill("60")
+        page.click("#confirm-button")
+        expect(page.locator("#result")).to_contain_text("Refused (HTTP 400): percentage must be between 0 and 50")
+
+        said = confirm(page, "rollback", "ETHUSDT")
+        assert "back to the legacy book at 0%" in said
+        expect(eth.locator("td.mode")).to_have_text("legacy_only", timeout=20_000)
+        expect(eth.locator("td.plan")).to_have_text("rolled_back")
+
+        page.locator("#result a").click()               # the audit entry of the rollback, in the back office
+        expect(page.locator("#content h1, #content h2").first).to_contain_text("audit")
+        page.goto(f"{server}/backoffice/exchange/auditlog/?q=pair%3AETHUSDT")
+        expect(page.locator("#result_list")).to_contain_text("migration_rollback")
+        screenshot(page, "admin-audit")
+    finally:
+        worker.stop()
 
 
 def test_a_trader_is_refused(server, browser):
