@@ -6,8 +6,10 @@ import re
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser, User
+from django.db import connection
 
 from migrations_admin import actions
 from migrations_admin.consumers import NOT_STAFF, ControlConsumer
@@ -15,17 +17,23 @@ from migrations_admin.consumers import NOT_STAFF, ControlConsumer
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+def close_connection() -> None:
+    connection.close()      # resolved in the thread that runs it: the consumer's
+
+
 async def talk(user, then=None) -> list:
     communicator = WebsocketCommunicator(ControlConsumer.as_asgi(), "/ws/control/")
     communicator.scope["user"] = user
     connected, code = await communicator.connect()
     if not connected:
+        await database_sync_to_async(close_connection)()
         return [("refused", code)]
     received = [json.loads(await communicator.receive_from(timeout=10))]
     if then is not None:
         await sync_to_async(then)()
         received.append(json.loads(await communicator.receive_from(timeout=10)))
     await communicator.disconnect()
+    await database_sync_to_async(close_connection)()     # the consumer's thread's connection, not left to the end
     return received
 
 
