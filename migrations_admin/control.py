@@ -19,6 +19,8 @@ from migrations_admin.status import migration_status
 
 HISTORY_MINUTES = 30
 AUDIT_ENTRIES = 15
+EVENTS_SHOWN = 200
+DIVERGENCES_SHOWN = 50
 BOOKS = HealthSample.Book.values
 
 
@@ -34,15 +36,35 @@ def pair_page(request: HttpRequest, symbol: str) -> HttpResponse:
     pair = TradingPair.objects.filter(symbol=symbol.upper()).first()
     if pair is None:
         raise Http404(f"unknown pair {symbol!r}")
-    events = MigrationEvent.objects.filter(plan__pair=pair).select_related("plan").order_by("-id")[:200]
-    divergences = Divergence.objects.filter(pair=pair).order_by("-id")[:50]
+    events = MigrationEvent.objects.filter(plan__pair=pair).select_related("plan").order_by("-id")[:EVENTS_SHOWN]
+    divergences = Divergence.objects.filter(pair=pair).order_by("-id")[:DIVERGENCES_SHOWN]
     return render(request, "migrations_admin/control_pair.html", {
         "pair": pair, "events": events, "divergences": divergences, "websocket_url": websocket_url(request)})
 
 
-def snapshot() -> dict[str, Any]:
-    """What the dashboard shows: each pair's status, both books' last minutes, the newest audit entries."""
-    return {"pairs": migration_status(), "series": _series(), "audit": _audit()}
+def snapshot(pair: str | None = None) -> dict[str, Any]:
+    """What the dashboard shows: each pair's status, both books' last minutes, the newest audit entries; with
+    `pair`, also that pair's plan history and newest divergences (its page)."""
+    shown = {"pairs": migration_status(), "series": _series(), "audit": _audit()}
+    if pair is not None:
+        shown["detail"] = pair_detail(pair)
+    return shown
+
+
+def pair_detail(symbol: str) -> dict[str, Any]:
+    events = MigrationEvent.objects.filter(plan__pair__symbol=symbol).select_related("plan").order_by("-id")
+    divergences = Divergence.objects.filter(pair__symbol=symbol).order_by("-id")
+    return {
+        "pair": symbol,
+        "events": [{"id": event.id, "at": event.created_at, "kind": event.kind, "actor": event.actor,
+                    "from_percentage": event.from_percentage, "to_percentage": event.to_percentage,
+                    "reason": event.reason, "plan": event.plan_id, "plan_state": event.plan.state,
+                    "figures": event.figures} for event in events[:EVENTS_SHOWN]],
+        "divergences": [{"id": divergence.id, "at": divergence.created_at, "kind": divergence.kind,
+                         "engine_sequence": divergence.engine_sequence, "command": divergence.command,
+                         "legacy_events": divergence.legacy_events, "adaptive_events": divergence.adaptive_events}
+                        for divergence in divergences[:DIVERGENCES_SHOWN]],
+    }
 
 
 def _series() -> dict[str, dict]:

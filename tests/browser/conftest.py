@@ -13,17 +13,12 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import sync_playwright
 
-from tests.integration.conftest import ROOT, worker_environment
+from tests.integration.conftest import ROOT, free_port, worker_environment
 
 SCREENS = ROOT / "var" / "test-artifacts" / "screens"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PASSWORD = "control-screens-test"
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from django.db import connection
 from playwright import sync_api as playwright
 
 from exchange.models import EngineState
+from migrations_admin import actions
 from migrations_admin.operators import OPERATORS
 from tests.browser.conftest import PASSWORD, screenshot
 from tests.integration.conftest import WorkerProcess
@@ -82,6 +83,9 @@ def test_an_operator_steers_a_migration_live(server, browser):
         expect(page.locator(".divergence").first).to_contain_text("Legacy book (stood)")
         expect(page.locator("#timeline li").first).to_contain_text("reset_breaker")
         screenshot(page, "pair-page")
+        actions.pause("BTCUSDT", "operator:elsewhere")      # another operator, another screen: this one follows
+        expect(page.locator("#timeline li").first).to_contain_text("pause")
+        expect(page.locator("#timeline li").first).to_contain_text("operator:elsewhere")
 
         page.goto(f"{server}/control/")
         said = confirm(page, "emergency")

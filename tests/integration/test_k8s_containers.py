@@ -4,7 +4,6 @@ and ports pointed at this machine's test servers; every probe it declares must a
 complete."""
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.conftest import ROOT, worker_environment
+from tests.integration.conftest import ROOT, free_port, worker_environment
 from tests.integration.order_stream import prepare_market
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -24,11 +23,6 @@ SECRETS = {"SECRET_KEY": "k8s-container-test-" + "x" * 50, "DB_PASSWORD": "", "R
            "METRICS_TOKEN": "scraper-token", "EXCHANGE_ADMIN_PASSWORD": "not-the-default-password",
            "ALERT_WEBHOOK_URLS": ""}
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def rendered(kustomization: str) -> list[dict]:

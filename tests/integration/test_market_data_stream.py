@@ -20,16 +20,11 @@ from django.db.models import F, Sum
 from exchange.management.commands.run_exchange import websocket_server_argv
 from exchange.market_feed import checksum, sorted_levels
 from exchange.models import Order
-from tests.integration.conftest import ROOT, wait_until, worker_environment
+from tests.integration.conftest import ROOT, free_port, wait_until, worker_environment
 from tests.integration.order_stream import feed, make_stream, prepare_market
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def start_websocket_server(log: Path | None = None, **env: str):

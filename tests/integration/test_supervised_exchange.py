@@ -5,7 +5,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,16 +18,11 @@ from django.contrib.auth.models import User
 from rest_framework.authtoken.models import Token
 
 from exchange.models import Order
-from tests.integration.conftest import ROOT, wait_until, worker_environment
+from tests.integration.conftest import ROOT, free_port, wait_until, worker_environment
 from tests.integration.order_stream import prepare_market
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Exchange:

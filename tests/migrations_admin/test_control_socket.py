@@ -21,7 +21,7 @@ def close_connection() -> None:
     connection.close()      # resolved in the thread that runs it: the consumer's
 
 
-async def talk(user, then=None) -> list:
+async def talk(user, then=None, say=None) -> list:
     communicator = WebsocketCommunicator(ControlConsumer.as_asgi(), "/ws/control/")
     communicator.scope["user"] = user
     connected, code = await communicator.connect()
@@ -29,6 +29,9 @@ async def talk(user, then=None) -> list:
         await database_sync_to_async(close_connection)()
         return [("refused", code)]
     received = [json.loads(await communicator.receive_from(timeout=10))]
+    if say is not None:
+        await communicator.send_to(text_data=say)
+        received.append(json.loads(await communicator.receive_from(timeout=10)))
     if then is not None:
         await sync_to_async(then)()
         received.append(json.loads(await communicator.receive_from(timeout=10)))
@@ -49,6 +52,19 @@ def test_staff_get_the_snapshot_and_every_change(pairs, settings):
     btc = next(row for row in changed["pairs"] if row["pair"] == "BTCUSDT")
     assert (btc["state"], btc["requested_percentage"], btc["applied"]) == ("running", 10, False)
     assert changed["audit"][0]["action"] == "migration_start"
+
+
+def test_watching_a_pair_adds_its_history(pairs):
+    staff = User.objects.create_user("ops", is_staff=True)
+    actions.start_migration("ETHUSDT", 50, "operator:ops")
+
+    _, watched = asyncio.run(talk(staff, say='{"op": "watch", "pair": "ethusdt"}'))
+    _, refused = asyncio.run(talk(staff, say='{"op": "dance"}'))
+
+    assert watched["detail"]["pair"] == "ETHUSDT"
+    assert [event["kind"] for event in watched["detail"]["events"]] == ["start"]
+    assert watched["detail"]["divergences"] == []
+    assert (refused["type"], refused["code"]) == ("error", "invalid_message")
 
 
 @pytest.mark.parametrize("who", ["anonymous", "trader"])

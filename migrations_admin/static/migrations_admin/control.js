@@ -10,7 +10,12 @@ function connect() {
   const socket = new WebSocket(document.body.dataset.websocket);
   badge.textContent = "connecting";
   badge.className = "connection connecting";
-  socket.onopen = () => { badge.textContent = "live"; badge.className = "connection live"; };
+  socket.onopen = () => {
+    badge.textContent = "live";
+    badge.className = "connection live";
+    const status = $("#pair-status");
+    if (status) socket.send(JSON.stringify({ op: "watch", pair: status.dataset.pair }));
+  };
   socket.onmessage = (message) => show(JSON.parse(message.data));
   socket.onclose = () => {
     badge.textContent = "disconnected";
@@ -30,7 +35,59 @@ function show(snapshot) {
   if (status) {
     const pair = snapshot.pairs.find((row) => row.pair === status.dataset.pair);
     if (pair) status.textContent = describe(pair);
+    if (snapshot.detail) drawDetail(snapshot.detail);
   }
+}
+
+// ---- a pair's page: its plan history and divergences, redrawn as they grow ---------------------------------
+function drawDetail(detail) {
+  const timeline = $("#timeline");
+  const items = detail.events.map((event) => {
+    const li = element("li", `event event-${event.kind}`);
+    li.dataset.event = String(event.id);
+    li.append(element("time", "", new Date(event.at).toLocaleString()), " ", element("strong", "", event.kind), " ",
+      event.from_percentage === null ? "" : `${event.from_percentage}% → ${event.to_percentage}% `,
+      element("span", "actor", event.actor), " ", element("span", "reason", event.reason), " ",
+      element("span", "plan", `plan ${event.plan} (${event.plan_state})`));
+    if (Object.keys(event.figures || {}).length) li.append(details("figures", event.figures));
+    return li;
+  });
+  timeline.replaceChildren(...(items.length ? items : [element("li", "", "No migration yet.")]));
+  const section = $("#divergences");
+  const articles = detail.divergences.map((divergence) => {
+    const article = element("article", "divergence");
+    article.id = `divergence-${divergence.id}`;
+    article.append(element("h3", "", `${divergence.kind} at engine sequence ${divergence.engine_sequence} ` +
+      new Date(divergence.at).toLocaleString()), element("pre", "command", pretty(divergence.command)));
+    const sides = element("div", "side-by-side");
+    for (const [title, events] of [["Legacy book (stood)", divergence.legacy_events],
+                                   ["Adaptive book", divergence.adaptive_events]]) {
+      const side = element("div");
+      side.append(element("h4", "", title), element("pre", "", pretty(events)));
+      sides.append(side);
+    }
+    article.append(sides);
+    return article;
+  });
+  section.replaceChildren(element("h2", "", "Divergences"),
+    ...(articles.length ? articles : [element("p", "", "No divergence: the books agreed on every command.")]));
+}
+
+function element(tag, className = "", text = "") {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text) node.textContent = text;
+  return node;
+}
+
+function details(summary, value) {
+  const node = element("details");
+  node.append(element("summary", "", summary), element("pre", "", pretty(value)));
+  return node;
+}
+
+function pretty(value) {
+  return typeof value === "string" ? value : JSON.stringify(value, null, 1);
 }
 
 function describe(row) {
