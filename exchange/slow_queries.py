@@ -190,7 +190,7 @@ PG_STAT_STATEMENTS = """
 
 def slowest_statements(limit: int, min_calls: int = 1) -> dict:
     """The answer of `/admin/slow-queries`: the source, and the `limit` statements with the highest mean time."""
-    statements = _from_pg_stat_statements(limit, min_calls)
+    statements = _from_pg_stat_statements(limit, min_calls) if settings.SLOW_QUERIES_SOURCE == "auto" else None
     if statements is not None:
         return {"source": "pg_stat_statements", "statements": statements}
     recorder.publish()                          # this process's newest figures, in the merge below
