@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from exchange.models import WorkerHeartbeat
+from exchange.models import Order, OrderRequest, WorkerHeartbeat
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,6 +70,13 @@ def worker():
     yield process
     if process.running():
         process.kill()
+
+
+def inbox_empty() -> bool:
+    """Nothing left for the worker: no pending order, and no pending cancel or reduce request (a stream's last
+    batches may hold only those)."""
+    return not Order.objects.filter(status="pending").exists() and \
+        not OrderRequest.objects.filter(status="pending").exists()
 
 
 def wait_until(condition, timeout: float, every: float = 0.05, message: str = "condition") -> None:

@@ -18,9 +18,9 @@ from websockets.frames import Opcode
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-from exchange.models import EngineState, Order, Trade
+from exchange.models import EngineState, Trade
 from exchange.published_market import store
-from tests.integration.conftest import ROOT, wait_until, worker_environment
+from tests.integration.conftest import ROOT, inbox_empty, wait_until, worker_environment
 from tests.integration.order_stream import feed, make_stream, prepare_market
 from tests.integration.test_market_data_stream import BookKeeper, engine_book, start_websocket_server
 from tests.integration.test_migration_worker import applied, send
@@ -53,7 +53,7 @@ def deep_book(levels: int) -> list[tuple]:
 
 
 def all_pending_taken() -> None:
-    wait_until(lambda: not Order.objects.filter(status="pending").exists(), 60, 0.1, "the worker to take every order")
+    wait_until(inbox_empty, 60, 0.1, "the worker to take every order")
 
 
 class ClientThatDoesNotRead:

@@ -20,7 +20,7 @@ from django.db.models import F, Sum
 from exchange.management.commands.run_exchange import websocket_server_argv
 from exchange.market_feed import checksum, sorted_levels
 from exchange.models import Order
-from tests.integration.conftest import ROOT, free_port, wait_until, worker_environment
+from tests.integration.conftest import ROOT, free_port, inbox_empty, wait_until, worker_environment
 from tests.integration.order_stream import feed, make_stream, prepare_market
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -129,7 +129,7 @@ def test_a_client_keeps_exactly_the_engines_book_across_a_killed_worker(websocke
         try:
             feed(stream, users, chunk=50, pause=0.01)
             killer.join()
-            wait_until(lambda: not Order.objects.filter(status="pending").exists(), 60, 0.1,
+            wait_until(inbox_empty, 60, 0.1,
                        "the worker to take every order")
         finally:
             connection.close()
@@ -180,7 +180,7 @@ def test_order_updates_reach_their_owner_alone(websocket_server, worker):
                 client.force_authenticate(user)
                 ids.append(client.post("/api/orders/", {"pair": "BTCUSDT", "side": side, "price": "50000.00",
                                                         "quantity": "0.001"}, format="json").json()["id"])
-            wait_until(lambda: not Order.objects.filter(status="pending").exists(), 30, 0.05, "the worker")
+            wait_until(inbox_empty, 30, 0.05, "the worker")
             return ids
         finally:
             connection.close()

@@ -6,8 +6,8 @@ import time
 import pytest
 from django.db import connection
 
-from exchange.models import AuditLog, Divergence, EngineCommand, EngineState, HealthSample, Order, TradingPair
-from tests.integration.conftest import wait_until
+from exchange.models import AuditLog, Divergence, EngineCommand, EngineState, HealthSample, TradingPair
+from tests.integration.conftest import inbox_empty, wait_until
 from tests.integration.order_stream import (
     PAIRS,
     drain_in_process,
@@ -77,7 +77,7 @@ class Feeder:
 
 
 def drained() -> None:
-    wait_until(lambda: not Order.objects.filter(status="pending").exists(), 180, message="the inbox to drain")
+    wait_until(inbox_empty, 180, message="the inbox to drain")
 
 
 def test_full_rollout_finalize_and_gradual_rollback_under_a_live_stream_changes_no_result(worker):

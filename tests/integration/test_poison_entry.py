@@ -10,7 +10,7 @@ from django.db import connection, transaction
 
 from exchange.models import AuditLog, EngineCommand, EngineState, Order, Trade, TradingPair
 from matching_worker.quarantine import QUARANTINE_LIMIT
-from tests.integration.conftest import wait_until
+from tests.integration.conftest import inbox_empty, wait_until
 from tests.integration.order_stream import (
     drain_in_process,
     feed,
@@ -102,7 +102,7 @@ def test_a_stream_around_a_poisoned_order_ends_as_if_that_order_had_been_rejecte
         cursor.execute("INSERT INTO poisoned_owner VALUES (%s)", [users[13].id])
     ids = feed(stream, users)
     worker.start("--max-batch", "500")
-    wait_until(lambda: not Order.objects.filter(status="pending").exists(), timeout=120,
+    wait_until(inbox_empty, timeout=120,
                message="the stream to execute around the poisoned order")
     assert worker.stop() == 0
 
