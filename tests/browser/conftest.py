@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connection
 from playwright.sync_api import sync_playwright
 
 from tests.integration.conftest import ROOT, free_port, worker_environment
@@ -60,3 +61,10 @@ def browser(monkeypatch):
 def screenshot(page, name: str) -> None:
     SCREENS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENS / f"{name}.png"), full_page=True)
+
+
+def release_database() -> None:
+    """Closes the connection the test's own ORM calls used. Under Playwright's sync API they get a connection of
+    their own (Django's connections are per context), which nothing else would close: the test database could
+    then not be dropped at the end of the run."""
+    connection.close()

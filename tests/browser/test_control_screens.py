@@ -11,7 +11,7 @@ from playwright import sync_api as playwright
 from exchange.models import EngineState
 from migrations_admin import actions
 from migrations_admin.operators import OPERATORS
-from tests.browser.conftest import PASSWORD, screenshot
+from tests.browser.conftest import PASSWORD, release_database, screenshot
 from tests.integration.conftest import WorkerProcess
 from tests.integration.order_stream import PAIRS, feed, make_stream, prepare_market
 
@@ -98,6 +98,7 @@ def test_an_operator_steers_a_migration_live(server, browser):
     finally:
         screenshot(page, "last-state")
         worker.stop() if worker.running() else None
+        release_database()
 
 
 def test_every_other_action_from_the_dashboard(server, browser):
@@ -148,6 +149,7 @@ def test_every_other_action_from_the_dashboard(server, browser):
         screenshot(page, "admin-audit")
     finally:
         worker.stop()
+        release_database()
 
 
 def test_a_trader_is_refused(server, browser):
@@ -160,3 +162,4 @@ def test_a_trader_is_refused(server, browser):
     assert "/backoffice/login/" in page.url
     page.goto(f"{server}/control/BTCUSDT/")
     assert "/backoffice/login/" in page.url
+    release_database()

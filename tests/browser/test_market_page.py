@@ -6,7 +6,7 @@ from django.contrib.auth.models import User
 from playwright import sync_api as playwright
 from rest_framework.authtoken.models import Token
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import release_database, screenshot
 from tests.integration.conftest import WorkerProcess
 from tests.integration.order_stream import prepare_market
 
@@ -55,3 +55,4 @@ def test_the_market_page_follows_orders_placed_through_the_api(server, browser):
         screenshot(page, "market-page")
     finally:
         worker.stop()
+        release_database()
