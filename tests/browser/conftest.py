@@ -3,10 +3,8 @@ and Debian's Chromium driven by Playwright. Screenshots go to var/test-artifacts
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +12,7 @@ from django.conf import settings
 from django.db import connection
 from playwright.sync_api import sync_playwright
 
-from tests.integration.conftest import ROOT, free_port, worker_environment
+from tests.integration.conftest import ROOT, free_port, wait_for_port, worker_environment
 
 SCREENS = ROOT / "var" / "test-artifacts" / "screens"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -31,15 +29,7 @@ def server():
     process = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
                                 "exchange.asgi:application"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise AssertionError("daphne did not start") from None
-            time.sleep(0.2)
+    wait_for_port(port, process, "daphne")
     yield f"http://127.0.0.1:{port}"
     os.killpg(process.pid, signal.SIGTERM)
     process.wait(20)

@@ -22,6 +22,19 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def wait_for_port(port: int, process: subprocess.Popen, name: str, timeout: float = 30) -> None:
+    """Until the server `process` started accepts connections on `port`; an error if it exits or takes longer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise AssertionError(f"{name} did not start") from None
+            time.sleep(0.1)
+
+
 def worker_environment() -> dict:
     """The environment that points a child process at the test database (not the development one)."""
     settings = connection.settings_dict

@@ -4,10 +4,8 @@ applies an update out of sequence, not even across a worker killed with SIGKILL,
 reach that user alone."""
 import asyncio
 import json
-import socket
 import subprocess
 import threading
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,7 +18,14 @@ from django.db.models import F, Sum
 from exchange.management.commands.run_exchange import websocket_server_argv
 from exchange.market_feed import checksum, sorted_levels
 from exchange.models import Order
-from tests.integration.conftest import ROOT, free_port, inbox_empty, wait_until, worker_environment
+from tests.integration.conftest import (
+    ROOT,
+    free_port,
+    inbox_empty,
+    wait_for_port,
+    wait_until,
+    worker_environment,
+)
 from tests.integration.order_stream import feed, make_stream, prepare_market
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -37,14 +42,7 @@ def start_websocket_server(log: Path | None = None, **env: str):
                               stdout=output, stderr=subprocess.STDOUT)
     if log is not None:
         output.close()
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            assert time.monotonic() < deadline, "the websocket server did not start"
-            time.sleep(0.1)
+    wait_for_port(port, server, "the websocket server")
     return server, f"ws://127.0.0.1:{port}"
 
 
