@@ -39,8 +39,8 @@ from benchmarks.http_load import (  # noqa: E402
     pending_left,
     request_mix,
 )
-from exchange.management.commands.run_exchange import child_processes  # noqa: E402
-from exchange.pairs import ensure_demo_pairs  # noqa: E402
+from exchange.serving.processes import child_processes  # noqa: E402
+from exchange.trading.pairs import ensure_demo_pairs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PORT = int(os.environ.get("HTTP_PORT", "18080"))

@@ -33,7 +33,7 @@ from django.db import connection  # noqa: E402
 
 from benchmarks.http_load import run_loop  # noqa: E402
 from benchmarks.pipeline import offer_paced, order_rows, reset, setup_market  # noqa: E402
-from exchange.management.commands.run_exchange import child_processes  # noqa: E402
+from exchange.serving.processes import child_processes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PORT = int(os.environ.get("MARKETDATA_PORT", "18180"))

@@ -33,7 +33,7 @@ from django.contrib.auth.models import User  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from psycopg2.extras import execute_values  # noqa: E402
 
-from exchange.pairs import ensure_demo_pairs  # noqa: E402
+from exchange.trading.pairs import ensure_demo_pairs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PAIRS = ("BTCUSDT", "ETHUSDT")

@@ -16,9 +16,9 @@ class ExchangeConfig(AppConfig):
         metrics; times the process's SQL statements for /admin/slow-queries."""
         from prometheus_client import REGISTRY
 
-        from exchange import slow_queries
-        from exchange.process_metrics import count_threads
-        from exchange.throttling import parse_rate  # imports DRF, which needs the app registry
+        from exchange.api.throttling import parse_rate  # imports DRF, which needs the app registry
+        from exchange.ops import slow_queries
+        from exchange.ops.process_metrics import count_threads
 
         try:
             count_threads(REGISTRY)

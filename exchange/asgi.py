@@ -12,8 +12,8 @@ django_asgi_application = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from exchange.production import refuse_unsafe_production  # noqa: E402
 from exchange.routing import websocket_urlpatterns  # noqa: E402
+from exchange.serving.production import refuse_unsafe_production  # noqa: E402
 
 refuse_unsafe_production()
 

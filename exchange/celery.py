@@ -10,4 +10,4 @@ app = Celery("exchange")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-import exchange.celery_metrics  # noqa: E402, F401 - connects the metrics to Celery's signals
+import exchange.ops.celery_metrics  # noqa: E402, F401 - connects the metrics to Celery's signals

@@ -1,7 +1,7 @@
 """The base of every error the back office reports to a user or operator by a stable code.
 
 A service (placing orders, migrating a pair) raises a `DomainError` subclass; the API's exception handler
-(`exchange.api_errors`) answers any of them as `{"error": {"code", "message", "fields"}}` with the error's
+(`exchange.api.json_errors`) answers any of them as `{"error": {"code", "message", "fields"}}` with the error's
 HTTP status, and management commands print the message. The control plane's errors derive from it too, so
 the API needs no knowledge of them.
 """

@@ -182,7 +182,7 @@ class Order(models.Model):
             models.Index(fields=["owner", "-id"], name="order_by_owner"),
         ]
         constraints = [
-            # A retried placement finds the order it placed the first time (`exchange.orders`).
+            # A retried placement finds the order it placed the first time (`exchange.trading.orders`).
             models.UniqueConstraint(fields=["owner", "client_order_id"], condition=Q(client_order_id__isnull=False),
                                     name="order_client_id_per_owner"),
             models.CheckConstraint(condition=Q(quantity__gt=0), name="order_quantity_positive"),

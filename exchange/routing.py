@@ -8,8 +8,8 @@ from django.conf import settings
 from django.urls import path
 from django.utils.module_loading import import_string
 
-from exchange.authentication import WebsocketTokenMiddleware
-from exchange.consumers import MarketDataConsumer, OrderUpdatesConsumer
+from exchange.api.authentication import WebsocketTokenMiddleware
+from exchange.market.streams import MarketDataConsumer, OrderUpdatesConsumer
 
 websocket_urlpatterns = [
     path("ws/market/<str:pair>/", MarketDataConsumer.as_asgi()),

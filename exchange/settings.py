@@ -1,7 +1,7 @@
 """Django settings, read from the environment; this one module serves every process and environment.
 
 With neither `DATABASE_URL` nor `DB_HOST` set, the project uses a private embedded PostgreSQL, and with
-neither `REDIS_URL` nor `REDIS_HOST`, a private embedded Redis (see `exchange.embedded`).
+neither `REDIS_URL` nor `REDIS_HOST`, a private embedded Redis (see `exchange.serving.embedded`).
 """
 
 import os
@@ -13,7 +13,7 @@ from urllib.parse import quote
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from exchange import embedded
+from exchange.serving import embedded
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -141,7 +141,7 @@ METRICS_TOKEN = envstr("METRICS_TOKEN")
 
 # How often the matching worker samples its health, and how often performance reports are written.
 METRICS_COLLECTION_INTERVAL = envseconds("METRICS_COLLECTION_INTERVAL", 10)
-# How often each process writes its slowest statements to Redis for /admin/slow-queries (exchange/slow_queries.py),
+# How often each process writes its slowest statements to Redis for /admin/slow-queries (exchange/ops/slow_queries.py),
 # where the database has no pg_stat_statements.
 SLOW_QUERY_PUBLISH_SECONDS = envseconds("SLOW_QUERY_PUBLISH_SECONDS", 30)
 # `auto`: pg_stat_statements where the database has it, else the processes' records; `processes`: always those.
@@ -180,8 +180,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "exchange.request_id.RequestIdMiddleware",
-    "exchange.middleware.JsonErrorsMiddleware",
+    "exchange.ops.request_id.RequestIdMiddleware",
+    "exchange.api.json_errors.JsonErrorsMiddleware",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -279,7 +279,9 @@ CELERY_TIMEZONE = "UTC"
 # plain-text format.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-# The periodic tasks are scheduled by the apps that own them (migrations_admin/tasks.py).
+# The periodic tasks are scheduled by the apps that own them (migrations_admin/tasks.py, exchange/tasks.py); the
+# tasks of modules that are not an app's `tasks` are imported by name.
+CELERY_IMPORTS = ["exchange.ops.webhooks"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -301,14 +303,14 @@ WHITENOISE_USE_FINDERS = True
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "exchange.authentication.CachedTokenAuthentication",
+        "exchange.api.authentication.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    # Every error answer is {"error": {"code", "message", "fields"}}; see exchange/api_errors.py.
-    "EXCEPTION_HANDLER": "exchange.api_errors.handle_exception",
-    "DEFAULT_THROTTLE_CLASSES": ["exchange.throttling.WindowRateThrottle"],
+    # Every error answer is {"error": {"code", "message", "fields"}}; see exchange/api/json_errors.py.
+    "EXCEPTION_HANDLER": "exchange.api.json_errors.handle_exception",
+    "DEFAULT_THROTTLE_CLASSES": ["exchange.api.throttling.WindowRateThrottle"],
 }
 # Requests per user (authenticated) and per address (anonymous), counted across all web processes.
 API_RATE_USER = envstr("API_RATE_USER", "100/s")
@@ -325,7 +327,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "exchange.api_schema.document_errors",
+        "exchange.api.schema.document_errors",
     ],
     # An order's side and a trade's taker side are one choice set; the two statuses are distinct ones.
     "ENUM_NAME_OVERRIDES": {
@@ -342,7 +344,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "json": {"()": "exchange.json_logging.JsonLineFormatter", "service": SERVICE_NAME,
+        "json": {"()": "exchange.ops.json_logging.JsonLineFormatter", "service": SERVICE_NAME,
                  "component": LOG_COMPONENT},
     },
     "handlers": {

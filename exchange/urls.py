@@ -4,22 +4,32 @@ and docs, the operator API of engine migrations under /admin/ (the deployment gu
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
 
-from exchange import debug_api, market_page, views
+from exchange.market import page
+from exchange.market.views import PairMarketDataViewSet
+from exchange.ops import views
+from exchange.trading.views import OrderViewSet, TradingPairViewSet
+
+# The REST trading API: a pair's own routes and its market data's share `pairs/<symbol>/`.
+api = SimpleRouter()
+api.register("orders", OrderViewSet, basename="order")
+api.register("pairs", TradingPairViewSet, basename="pair")
+api.register("pairs", PairMarketDataViewSet, basename="pair-market")
 
 urlpatterns = [
     path("backoffice/", admin.site.urls),
     path("health", views.health, name="health"),
     path("live", views.live, name="live"),
     path("ready", views.ready, name="ready"),
-    path("debug/pprof/heap", debug_api.HeapView.as_view(), name="debug-heap"),
-    path("debug/pprof/profile", debug_api.ProfileView.as_view(), name="debug-profile"),
+    path("debug/pprof/heap", views.HeapView.as_view(), name="debug-heap"),
+    path("debug/pprof/profile", views.ProfileView.as_view(), name="debug-profile"),
     path("metrics", views.metrics, name="prometheus-django-metrics"),
-    path("api/", include("exchange.api_urls")),
-    path("admin/slow-queries", debug_api.SlowQueriesView.as_view(), name="slow-queries"),
+    path("api/", include(api.urls)),
+    path("admin/slow-queries", views.SlowQueriesView.as_view(), name="slow-queries"),
     path("admin/", include("migrations_admin.urls")),
     path("control/", include("migrations_admin.control_urls")),
-    path("market/<str:symbol>/", market_page.market, name="market-page"),
+    path("market/<str:symbol>/", page.market, name="market-page"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

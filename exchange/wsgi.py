@@ -5,7 +5,7 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-from exchange.production import refuse_unsafe_production
+from exchange.serving.production import refuse_unsafe_production
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "exchange.settings")
 

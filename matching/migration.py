@@ -33,20 +33,21 @@ ADAPTIVE_ONLY = "adaptive_only"
 BUCKETS = 10_000
 
 
-class MigrationError(ValueError):
+class ControlCommandRefused(ValueError):
     """A control command that does not apply in the pair's current mode; the message says why."""
 
 
 @dataclass(frozen=True, slots=True)
-class MigrationSettings:
-    """A pair's engine-side settings, sent by the control plane with `start` and `set_percentage`."""
+class RolloutSettings:
+    """A pair's engine-side settings of a rollout to the adaptive book (its breaker, the adaptive book's latency
+    limit, the routing hash's key), sent by the control plane with `start` and `set_percentage`."""
 
     breaker: BreakerSettings = field(default_factory=BreakerSettings)
     adaptive_latency_limit_ms: float = 50.0
     hash_key: str = "adaptive-rollout"
 
     @classmethod
-    def from_json(cls, data: dict) -> MigrationSettings:
+    def from_json(cls, data: dict) -> RolloutSettings:
         defaults = cls()
         breaker = BreakerSettings(
             failure_threshold=int(data.get("breaker_failure_threshold", defaults.breaker.failure_threshold)),
@@ -79,7 +80,7 @@ class MigratingEngine:
     """One pair's engine in any of the three modes; the same command API as `PairEngine`."""
 
     def __init__(self, symbol: str, legacy: LegacyOrderBook | None, adaptive: AdaptiveOrderBook | None = None,
-                 sequence: int = 0, percentage: int = 0, settings: MigrationSettings | None = None,
+                 sequence: int = 0, percentage: int = 0, settings: RolloutSettings | None = None,
                  breaker: CircuitBreaker | None = None, adaptive_class: type = AdaptiveOrderBook,
                  clock: Callable[[], int] = time.perf_counter_ns) -> None:
         if legacy is None and adaptive is None:
@@ -89,7 +90,7 @@ class MigratingEngine:
         self.adaptive = adaptive
         self.sequence = sequence
         self.percentage = percentage
-        self.settings = settings or MigrationSettings()
+        self.settings = settings or RolloutSettings()
         self.breaker = breaker or CircuitBreaker(self.settings.breaker)
         self.adaptive_class = adaptive_class
         self.clock = clock
@@ -189,21 +190,21 @@ class MigratingEngine:
         return int.from_bytes(digest, "big") % BUCKETS
 
     # ---- control commands ----------------------------------------------------------------------
-    def start(self, percentage: int, settings: MigrationSettings) -> None:
+    def start(self, percentage: int, settings: RolloutSettings) -> None:
         """legacy_only → migrating: the adaptive book is built from a snapshot of the legacy book."""
         if self.mode != LEGACY_ONLY:
-            raise MigrationError(f"{self.symbol} is already {self.mode}; start needs legacy_only")
+            raise ControlCommandRefused(f"{self.symbol} is already {self.mode}; start needs legacy_only")
         self._configure(settings)
         self.resync_adaptive()
         self.set_percentage(percentage)
 
-    def set_percentage(self, percentage: int, settings: MigrationSettings | None = None) -> None:
+    def set_percentage(self, percentage: int, settings: RolloutSettings | None = None) -> None:
         """migrating → migrating at `percentage`. From adaptive_only (a gradual rollback after finalize) the
         legacy book is first rebuilt from the adaptive one, which holds the pair's book: the net is back."""
         if self.mode == LEGACY_ONLY:
-            raise MigrationError(f"{self.symbol} is {self.mode}; the percentage applies only while migrating")
+            raise ControlCommandRefused(f"{self.symbol} is {self.mode}; the percentage applies only while migrating")
         if not 0 <= percentage <= 100:
-            raise MigrationError(f"percentage must be between 0 and 100, not {percentage}")
+            raise ControlCommandRefused(f"percentage must be between 0 and 100, not {percentage}")
         if self.legacy is None:
             self.legacy = LegacyOrderBook.from_snapshot(self.adaptive.snapshot())
         if settings is not None:
@@ -214,14 +215,14 @@ class MigratingEngine:
     def finalize(self) -> None:
         """migrating at 100% → adaptive_only: the legacy book (the net) is dropped."""
         if self.mode != MIGRATING or self.percentage != 100:
-            raise MigrationError(f"{self.symbol} is {self.mode} at {self.percentage}%; finalize needs migrating "
+            raise ControlCommandRefused(f"{self.symbol} is {self.mode} at {self.percentage}%; finalize needs migrating "
                                  "at 100%")
         self.legacy = None
 
     def rollback(self) -> None:
         """→ legacy_only, 0%. From adaptive_only the legacy book is rebuilt from the adaptive one."""
         if self.mode == LEGACY_ONLY:
-            raise MigrationError(f"{self.symbol} is already legacy_only")
+            raise ControlCommandRefused(f"{self.symbol} is already legacy_only")
         if self.legacy is None:
             self.legacy = LegacyOrderBook.from_snapshot(self.adaptive.snapshot())
         self.adaptive = None
@@ -243,7 +244,7 @@ class MigratingEngine:
     def snapshot(self) -> BookSnapshot:
         return self.book.snapshot()
 
-    def _configure(self, settings: MigrationSettings) -> None:
+    def _configure(self, settings: RolloutSettings) -> None:
         self.settings = settings
         self._hash_key = settings.hash_key.encode()
         self.breaker.settings = settings.breaker

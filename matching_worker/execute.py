@@ -7,7 +7,7 @@ tuples rather than model instances (building a Django model instance cost ~10 µ
 """
 from __future__ import annotations
 
-from matching.migration import MigratingEngine, MigrationError, MigrationSettings
+from matching.migration import ControlCommandRefused, MigratingEngine, RolloutSettings
 from matching.orders import CancelOrder, ReduceOrder
 from matching.units import OffGridError
 from matching_worker.batch import Batch, MarketChanges
@@ -49,7 +49,7 @@ def execute_control(runtime: PairRuntime, control: tuple, batch: Batch) -> None:
     before = {"mode": engine.mode, "percentage": engine.percentage}
     try:
         apply_control(engine, kind, percentage, settings)
-    except (MigrationError, ValueError) as error:
+    except (ControlCommandRefused, ValueError) as error:
         batch.controls.append((command_id, "rejected", str(error)))
         batch.audit("engine_command_rejected", f"pair:{runtime.symbol}",
                     {"kind": kind, "reason": str(error), "requested_by": actor, **before})
@@ -61,14 +61,14 @@ def execute_control(runtime: PairRuntime, control: tuple, batch: Batch) -> None:
 
 
 def apply_control(engine: MigratingEngine, kind: str, percentage: int | None, settings: object) -> None:
-    """Applies one control command to a pair's engine; MigrationError says why it does not apply."""
+    """Applies one control command to a pair's engine; ControlCommandRefused says why it does not apply."""
     settings = json_value(settings)
     if kind == "start":
-        engine.start(percentage or 0, MigrationSettings.from_json(settings))
+        engine.start(percentage or 0, RolloutSettings.from_json(settings))
     elif kind == "set_percentage":
         if percentage is None:
-            raise MigrationError("set_percentage needs a percentage")
-        engine.set_percentage(percentage, MigrationSettings.from_json(settings) if settings else None)
+            raise ControlCommandRefused("set_percentage needs a percentage")
+        engine.set_percentage(percentage, RolloutSettings.from_json(settings) if settings else None)
     elif kind == "finalize":
         engine.finalize()
     elif kind == "rollback":
@@ -78,7 +78,7 @@ def apply_control(engine: MigratingEngine, kind: str, percentage: int | None, se
     elif kind == "reset_breaker":
         engine.reset_breaker()
     else:
-        raise MigrationError(f"unknown control command {kind!r}")
+        raise ControlCommandRefused(f"unknown control command {kind!r}")
 
 
 def collect_market_changes(runtime: PairRuntime, batch: Batch) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import resource
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -14,7 +15,7 @@ from psycopg2.extras import execute_values
 from matching.health import BookHealth
 
 if TYPE_CHECKING:
-    from matching_worker.worker import MatchingWorker
+    from matching_worker.pairs import PairRuntime
 
 DEFAULT_MEMORY_LIMIT_MB = 2048
 
@@ -40,10 +41,11 @@ def memory_limit_bytes() -> int:
 
 
 class HealthRecorder:
-    """Keeps the current minute's figures of every engine of a worker and upserts them as HealthSample rows."""
+    """Keeps the current minute's figures of every engine of a worker and upserts them as HealthSample rows.
+    `pairs` gives the worker's pairs as they are now (the worker replaces them when it reloads its books)."""
 
-    def __init__(self, worker: MatchingWorker, every: float = 2.0) -> None:
-        self.worker = worker
+    def __init__(self, pairs: Callable[[], dict[int, PairRuntime]], every: float = 2.0) -> None:
+        self.pairs = pairs
         self.every = every
         self.trips: dict[int, int] = {}          # pair id -> breaker trips this minute
         self.minute = current_minute()
@@ -64,7 +66,7 @@ class HealthRecorder:
         minute = minute or current_minute()
         if minute != self.minute:
             self._write(self.minute)
-            for runtime in self.worker.pairs.values():
+            for runtime in self.pairs().values():
                 runtime.engine.health = {"legacy": BookHealth(), "adaptive": BookHealth()}
             self.trips.clear()
             self.minute = minute
@@ -74,7 +76,7 @@ class HealthRecorder:
     def _write(self, minute: datetime) -> None:
         memory = resident_memory_bytes()
         rows = []
-        for pair_id, runtime in self.worker.pairs.items():
+        for pair_id, runtime in self.pairs().items():
             engine = runtime.engine
             for book, health in engine.health.items():
                 if not health.commands and getattr(engine, book) is None:

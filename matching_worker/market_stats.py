@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from exchange.market_feed import iso_time, kline_json
+from exchange.market.contract import iso_time, kline_json
 from matching.units import amount_text
 
 TICKER_MINUTES = 24 * 60

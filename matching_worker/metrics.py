@@ -1,5 +1,5 @@
 """The matching worker's Prometheus metrics, in a registry of its own that the worker hands to the web's
-/metrics through Redis every METRICS_COLLECTION_INTERVAL (`exchange/process_metrics.py`).
+/metrics through Redis every METRICS_COLLECTION_INTERVAL (`exchange/ops/process_metrics.py`).
 
 Recorded once per committed batch, from what the batch already holds, never per command on the engines' path:
 the orders and trades it committed, how long each waited from its commit to the inbox to its batch's commit,
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Gauge, GCCollector, Histogram, PlatformCollector, ProcessCollector
 from prometheus_client import Counter as CounterMetric
 
-from exchange.process_metrics import count_threads
+from exchange.ops.process_metrics import count_threads
 from matching.circuit_breaker import OPEN
 from matching.migration import ADAPTIVE_ONLY, LEGACY_ONLY, MIGRATING
 

@@ -18,7 +18,7 @@ from django.db import connection
 from matching.adaptive_book import AdaptiveOrderBook
 from matching.circuit_breaker import CircuitBreaker
 from matching.legacy_book import LegacyOrderBook
-from matching.migration import ADAPTIVE_ONLY, LEGACY_ONLY, MigratingEngine, MigrationSettings
+from matching.migration import ADAPTIVE_ONLY, LEGACY_ONLY, MigratingEngine, RolloutSettings
 from matching.orders import BookSnapshot, RestingOrder
 from matching.units import PairUnits
 
@@ -84,7 +84,7 @@ def load_pair(pair_id: int, symbol: str, units: PairUnits, adaptive_class: type)
         fills[order_id] = fill
         resting.append(RestingOrder(order_id, owner_id, side, units.ticks_from_price(price),
                                     fill.quantity - fill.filled))
-    migration = MigrationSettings.from_json(json_value(settings))
+    migration = RolloutSettings.from_json(json_value(settings))
     breaker = CircuitBreaker(migration.breaker, breaker_state, trips, now=time.monotonic())
     engine = engine_in_mode(symbol, mode, BookSnapshot(tuple(resting), frozenset()), command_sequence,
                             percentage, migration, breaker, adaptive_class)
@@ -93,7 +93,7 @@ def load_pair(pair_id: int, symbol: str, units: PairUnits, adaptive_class: type)
 
 
 def engine_in_mode(symbol: str, mode: str, snapshot: BookSnapshot, sequence: int, percentage: int,
-                   migration: MigrationSettings, breaker: CircuitBreaker, adaptive_class: type) -> MigratingEngine:
+                   migration: RolloutSettings, breaker: CircuitBreaker, adaptive_class: type) -> MigratingEngine:
     """The pair's engine in the mode it was committed in: a restarted worker resumes mid-migration."""
     legacy = None if mode == ADAPTIVE_ONLY else LegacyOrderBook.from_snapshot(snapshot)
     adaptive = adaptive_class.from_snapshot(snapshot) if mode != LEGACY_ONLY else None

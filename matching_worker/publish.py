@@ -1,5 +1,5 @@
 """Publishing a committed batch's market data: the pairs' book state and recent trades in Redis, then the
-updates on the channel layer (`exchange/market_feed.py` is the contract).
+updates on the channel layer (`exchange/market/contract.py` is the contract).
 
 A thread of its own does it, fed in commit order: the engines' thread only hands over what the batch changed
 (levels in ticks and lots, the batch's trade and order rows), and the Decimal text, the Redis writes, the
@@ -35,8 +35,11 @@ from django.db import connection
 from sortedcontainers import SortedDict
 
 from exchange.inbox import PUBLISHED_CHANNEL
-from exchange.market_data import kline_rows
-from exchange.market_feed import (
+from exchange.market.contract import (
+    MARKET_SNAPSHOT,
+    MARKET_TICKER,
+    MARKET_UPDATE,
+    ORDERS_UPDATE,
     RECENT_TRADES,
     book_key,
     checksum,
@@ -51,6 +54,8 @@ from exchange.market_feed import (
     trades_key,
     written_whole_key,
 )
+from exchange.market.tables import kline_rows
+from exchange.stores import redis_client
 from matching.units import PairUnits, amount_text
 from matching_worker.batch import Batch
 from matching_worker.market_stats import MINUTE, Kline, MarketStats, window_start_for
@@ -130,7 +135,7 @@ class MarketPublisher:
 
     # ---- the publisher's thread --------------------------------------------------------------------
     def _run(self) -> None:
-        store = redis.Redis.from_url(settings.REDIS_URL)
+        store = redis_client(timeout=None)
         minute_handled = int(time.time() // MINUTE)
         while True:
             try:
@@ -268,7 +273,7 @@ class MarketPublisher:
             pipeline.set(ticker_key(symbol), json.dumps(ticker))
         if kline_texts:
             pipeline.set(kline_key(symbol), json.dumps(kline_texts[-1]))
-        message = {"type": "market.update", "pair": market.symbol, "previous_sequence": previous,
+        message = {"type": MARKET_UPDATE, "pair": market.symbol, "previous_sequence": previous,
                    "sequence": market.sequence, "bids": changed["buy"], "asks": changed["sell"], "trades": trade_texts,
                    "klines": kline_texts, "checksum": market.checksum(), "committed_at": committed_at}
         if ticker is not None:
@@ -296,7 +301,7 @@ class MarketPublisher:
             pipeline.set(sequence_key(symbol), market.sequence)
             pipeline.set(written_whole_key(symbol), time.time())
             self._publish(pipeline, [(market_group(symbol), {
-                "type": "market.snapshot", "pair": symbol, "sequence": market.sequence, "bids": bids, "asks": asks,
+                "type": MARKET_SNAPSHOT, "pair": symbol, "sequence": market.sequence, "bids": bids, "asks": asks,
                 "checksum": market.checksum(), "ticker": ticker})])
             pipeline.execute()
 
@@ -317,7 +322,7 @@ class MarketPublisher:
                 market.stats.advance(now)
                 ticker = market.stats.ticker(now)
                 pipeline.set(ticker_key(market.symbol), json.dumps(ticker))
-                tickers.append((market_group(market.symbol), {"type": "market.ticker", "pair": market.symbol,
+                tickers.append((market_group(market.symbol), {"type": MARKET_TICKER, "pair": market.symbol,
                                                               "ticker": ticker}))
             self._publish(pipeline, tickers)
             pipeline.execute()
@@ -347,7 +352,7 @@ class MarketPublisher:
                 update["filled_quantity"] = market.units.quantity_text(filled)
                 update["remaining_quantity"] = market.units.quantity_text(quantity - filled)
             by_owner.setdefault(owner, []).append(update)
-        return [(orders_group(owner), {"type": "orders.update", "orders": orders, "committed_at": committed_at})
+        return [(orders_group(owner), {"type": ORDERS_UPDATE, "orders": orders, "committed_at": committed_at})
                 for owner, orders in by_owner.items()]
 
 

@@ -23,7 +23,6 @@ from matching_worker.session import BatchSession
 if TYPE_CHECKING:
     from matching_worker.metrics import WorkerMetrics
     from matching_worker.pairs import PairRuntime
-    from matching_worker.worker import MatchingWorker
 
 log = logging.getLogger("matching_worker")
 
@@ -54,46 +53,6 @@ def repeats_with_its_data(error: Exception) -> bool:
             return isinstance(error, (psycopg2.DataError, psycopg2.ProgrammingError))
         return error.pgcode[:2] in ("22", "23", "54", "P0")
     return not isinstance(error, (DatabaseError, OSError, MemoryError, RecursionError, QuarantineHalted))
-
-
-def isolate_suspects(worker: MatchingWorker, suspects: int) -> None:
-    """Retries the `suspects` oldest pending entries in order, in batches halved at each failure; an entry
-    that fails alone is quarantined. Control commands ride along with every claim, here one at a time: when
-    one entry fails beside a control, the control is tried alone first (limit 0), so an order is never
-    blamed for a failing control command, nor one control for another."""
-    limit = max(1, suspects // 2)
-    while suspects > 0 and not worker.stopping:
-        try:
-            batch = worker.prepare_batch(worker.sessions[0], limit=limit, control_limit=1)
-            if batch is not None:
-                worker.commit_batch(batch)
-        except Exception as error:
-            worker.in_hand = 0
-            if not repeats_with_its_data(error):
-                raise
-            if limit > 1 or (limit == 1 and worker.last_controls):
-                limit //= 2
-                continue
-            if limit == 0:
-                worker.quarantine.set_apart_control(worker.sessions[0], error, only(worker.last_controls),
-                                                    worker.pairs)
-            else:
-                worker.quarantine.set_apart_entry(worker.sessions[0], error, only(worker.last_claim), worker.pairs)
-            suspects -= 1
-            limit = max(1, suspects // 2)
-            continue
-        if batch is None and limit > 0:
-            break                           # nothing left pending
-        if batch is not None:
-            worker.committed(batch)
-            suspects -= batch.entries
-        limit = max(1, limit)
-
-
-def only(claim: list[tuple]) -> tuple:
-    if len(claim) != 1:
-        raise RuntimeError(f"a failing batch that claimed {len(claim)} rows of a kind cannot be set apart")
-    return claim[0]
 
 
 class Quarantine:

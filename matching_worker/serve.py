@@ -22,11 +22,21 @@ from django.utils import timezone
 
 from exchange.inbox import INBOX_CHANNEL, PAIRS_CHANNEL, PROFILE_CHANNEL
 from matching_worker.batch import Batch
+from matching_worker.metrics import WorkerMetrics
 from matching_worker.profiles import ProfileResponder
-from matching_worker.quarantine import isolate_suspects, repeats_with_its_data
+from matching_worker.publish import MarketPublisher
+from matching_worker.quarantine import repeats_with_its_data
 from matching_worker.worker import MatchingWorker
 
 log = logging.getLogger("matching_worker")
+
+
+def serve_shard(shard: int, max_batch: int, heartbeat_every: float) -> None:
+    """The shard's worker process: its books, its market data publisher and its metrics, served until SIGTERM."""
+    metrics = WorkerMetrics()
+    worker = MatchingWorker(shard, max_batch=max_batch, heartbeat_every=heartbeat_every,
+                            publisher=MarketPublisher(metrics), metrics=metrics)
+    ShardServer(worker).run()
 
 
 class ShardServer:
@@ -196,3 +206,43 @@ class ShardServer:
 
     def _request_stop(self, signum: int, frame: object) -> None:
         self.worker.stopping = True
+
+
+def isolate_suspects(worker: MatchingWorker, suspects: int) -> None:
+    """Retries the `suspects` oldest pending entries in order, in batches halved at each failure; an entry
+    that fails alone is quarantined. Control commands ride along with every claim, here one at a time: when
+    one entry fails beside a control, the control is tried alone first (limit 0), so an order is never
+    blamed for a failing control command, nor one control for another."""
+    limit = max(1, suspects // 2)
+    while suspects > 0 and not worker.stopping:
+        try:
+            batch = worker.prepare_batch(worker.sessions[0], limit=limit, control_limit=1)
+            if batch is not None:
+                worker.commit_batch(batch)
+        except Exception as error:
+            worker.in_hand = 0
+            if not repeats_with_its_data(error):
+                raise
+            if limit > 1 or (limit == 1 and worker.last_controls):
+                limit //= 2
+                continue
+            if limit == 0:
+                worker.quarantine.set_apart_control(worker.sessions[0], error, only(worker.last_controls),
+                                                    worker.pairs)
+            else:
+                worker.quarantine.set_apart_entry(worker.sessions[0], error, only(worker.last_claim), worker.pairs)
+            suspects -= 1
+            limit = max(1, suspects // 2)
+            continue
+        if batch is None and limit > 0:
+            break                           # nothing left pending
+        if batch is not None:
+            worker.committed(batch)
+            suspects -= batch.entries
+        limit = max(1, limit)
+
+
+def only(claim: list[tuple]) -> tuple:
+    if len(claim) != 1:
+        raise RuntimeError(f"a failing batch that claimed {len(claim)} rows of a kind cannot be set apart")
+    return claim[0]

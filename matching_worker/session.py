@@ -1,6 +1,7 @@
 """The batch sessions: PostgreSQL connections of the worker's own, one transaction per batch, set up once
-with the shard's advisory lock, planner settings that keep every batch statement on its indexes, the
-scratch table of order updates and the prepared statements of the claim and the write."""
+with the shard's advisory lock, planner settings that keep every batch statement on its indexes, and the
+statements the worker gives them (the scratch table of order updates, the prepared statements of the claim
+and the write)."""
 from __future__ import annotations
 
 import logging
@@ -8,10 +9,7 @@ import logging
 import psycopg2
 from django.db import connection
 
-from exchange.slow_queries import TimedCursor
-from matching_worker.claim import PREPARED_STATEMENTS as CLAIM_STATEMENTS
-from matching_worker.write import ORDER_UPDATES_TABLE
-from matching_worker.write import PREPARED_STATEMENTS as WRITE_STATEMENTS
+from exchange.ops.slow_queries import TimedCursor
 
 log = logging.getLogger("matching_worker")
 
@@ -38,9 +36,10 @@ class BatchSession:
     rebuild its books while a dying session's COMMIT was still landing, and execute that batch again.
     """
 
-    def __init__(self, shard: int, lock_class: int) -> None:
+    def __init__(self, shard: int, lock_class: int, setup: tuple[str, ...]) -> None:
         self.shard = shard
         self.lock_class = lock_class
+        self.setup = setup           # run once per connection, after the planner settings
         self.pg = None
 
     def open(self, lock: bool = False) -> None:
@@ -54,8 +53,7 @@ class BatchSession:
             if lock:
                 self._wait_for_shard_lock(cursor)
             cursor.execute(BATCH_SESSION_SETTINGS)
-            cursor.execute(ORDER_UPDATES_TABLE)
-            for statement in (*CLAIM_STATEMENTS, *WRITE_STATEMENTS):
+            for statement in self.setup:
                 cursor.execute(statement)
         self.pg.autocommit = False
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 import logging
 import time
 
-import redis
 from django.conf import settings
 from django.utils import timezone
 
-from exchange import webhooks
-from exchange.process_metrics import MetricsPublisher
+from exchange.ops import webhooks
+from exchange.ops.process_metrics import MetricsPublisher
+from exchange.stores import redis_client
 from matching_worker.batch import Batch
+from matching_worker.claim import PREPARED_STATEMENTS as CLAIM_STATEMENTS
 from matching_worker.claim import claim_controls, claim_inbox
 from matching_worker.execute import execute_claim
 from matching_worker.health_recorder import HealthRecorder, resident_memory_bytes
@@ -24,9 +25,13 @@ from matching_worker.pairs import PairRuntime, adaptive_book_class, load_pairs
 from matching_worker.publish import MarketPublisher
 from matching_worker.quarantine import Quarantine
 from matching_worker.session import SHARD_LOCK_CLASS, BatchSession
-from matching_worker.write import format_batch, write_batch
+from matching_worker.write import ORDER_UPDATES_TABLE, format_batch, write_batch
+from matching_worker.write import PREPARED_STATEMENTS as WRITE_STATEMENTS
 
 log = logging.getLogger("matching_worker")
+# What each batch session prepares once it is connected: the scratch table of order updates, the claim's and the
+# write's statements.
+SESSION_SETUP = (ORDER_UPDATES_TABLE, *CLAIM_STATEMENTS, *WRITE_STATEMENTS)
 
 
 class MatchingWorker:
@@ -50,15 +55,16 @@ class MatchingWorker:
         self.adaptive_class = adaptive_book_class()
         self.publisher = publisher            # None: nothing is published (tests and shells)
         self.metrics = metrics or WorkerMetrics()
-        self.sessions = (BatchSession(shard, SHARD_LOCK_CLASS), BatchSession(shard, SHARD_LOCK_CLASS + 1))
+        self.sessions = (BatchSession(shard, SHARD_LOCK_CLASS, SESSION_SETUP),
+                         BatchSession(shard, SHARD_LOCK_CLASS + 1, SESSION_SETUP))
         self.quarantine = Quarantine(shard, self.actor, self.metrics)
         # Health samples and the metrics every METRICS_COLLECTION_INTERVAL (sooner when heartbeats are sooner, as
         # in tests).
         every = min(heartbeat_every, settings.METRICS_COLLECTION_INTERVAL)
-        self.health = HealthRecorder(self, every=every)
+        self.health = HealthRecorder(lambda: self.pairs, every=every)
         self.metrics_publisher = MetricsPublisher(
             f"worker-{shard}", self.metrics.registry,
-            redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2), every)
+            redis_client(), every)
 
     # ---- the books ----------------------------------------------------------------------------
     def load(self) -> None:

@@ -19,9 +19,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from exchange import webhooks
 from exchange.inbox import INBOX_CHANNEL, notify
 from exchange.models import AuditLog, EngineCommand, EngineState, TradingPair
+from exchange.ops import webhooks
 from migrations_admin.config import MigrationConfig, preset
 from migrations_admin.decisions import Decision
 from migrations_admin.errors import InvalidPercentage, MigrationError, MigrationsDisabled, PlanStateError, UnknownPair
@@ -357,7 +357,7 @@ def record_read(actor: str, what: str) -> None:
     """Audits an operator's read of migration state, once per READ_AUDIT_SECONDS per operator and kind of read: who
     looked stays on record, while a `watch -n 5` of the status no longer writes 17,000 rows a day. Without Redis
     every read is audited (the mark that samples them cannot be kept)."""
-    from exchange.published_market import store  # the web's Redis client
+    from exchange.market.published import store  # the web's Redis client
 
     try:
         first = store().set(f"audit:read:{what}:{actor}", 1, nx=True, ex=settings.READ_AUDIT_SECONDS)
@@ -369,7 +369,7 @@ def record_read(actor: str, what: str) -> None:
 
 
 def _tell(event: str, text: str, details: dict) -> None:
-    """The webhooks, once the action has committed (`exchange/webhooks.py`)."""
+    """The webhooks, once the action has committed (`exchange/ops/webhooks.py`)."""
     transaction.on_commit(lambda: webhooks.notify(event, text, details))
 
 

@@ -11,7 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from exchange.market_page import websocket_url
+from exchange.market.page import websocket_url
 from exchange.models import AuditLog, Divergence, HealthSample, TradingPair
 from migrations_admin.config import PRESET_NAMES
 from migrations_admin.models import MigrationEvent

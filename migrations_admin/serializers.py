@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from exchange.serializers import StrictSerializer
+from exchange.api.serializers import StrictSerializer
 from migrations_admin.config import PRESET_NAMES
 from migrations_admin.models import MigrationPlan
 

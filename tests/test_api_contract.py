@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, settings
 from rest_framework.authtoken.models import Token
 from schemathesis.checks import positive_data_acceptance
 
-from exchange.pairs import ensure_demo_pairs
+from exchange.trading.pairs import ensure_demo_pairs
 from exchange.wsgi import application
 from tests.exchange.factories import make_live_worker
 

@@ -5,7 +5,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from exchange.models import TradingPair
-from exchange.pairs import ensure_demo_pairs
+from exchange.trading.pairs import ensure_demo_pairs
 from tests.exchange.factories import make_live_worker, make_user
 
 

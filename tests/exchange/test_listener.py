@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from exchange.inbox import announce_results
 from exchange.listener import listener
 from exchange.models import Order, TradingPair
-from exchange.pairs import pair_by_symbol
+from exchange.trading.pairs import pair_by_symbol
 from tests.exchange.factories import make_resting_order
 
 pytestmark = pytest.mark.django_db(transaction=True)

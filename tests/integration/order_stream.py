@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 from django.db import connection, transaction
 
 from exchange.models import AuditLog, Order, OrderRequest, Trade, TradingPair
-from exchange.pairs import ensure_demo_pairs
+from exchange.trading.pairs import ensure_demo_pairs
 from matching_worker.worker import MatchingWorker
 
 PAIRS = ("BTCUSDT", "ETHUSDT")

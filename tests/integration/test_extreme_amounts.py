@@ -8,7 +8,7 @@ from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
 from exchange.models import Order, Trade
-from exchange.pairs import ensure_demo_pairs
+from exchange.trading.pairs import ensure_demo_pairs
 from matching_worker.worker import MatchingWorker
 from tests.exchange.factories import make_live_worker
 

@@ -18,8 +18,8 @@ from websockets.frames import Opcode
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
+from exchange.market.published import store
 from exchange.models import EngineState, Trade
-from exchange.published_market import store
 from tests.integration.conftest import ROOT, inbox_empty, wait_until, worker_environment
 from tests.integration.order_stream import feed, make_stream, prepare_market
 from tests.integration.test_market_data_stream import BookKeeper, engine_book, start_websocket_server

@@ -15,9 +15,9 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import F, Sum
 
-from exchange.management.commands.run_exchange import websocket_server_argv
-from exchange.market_feed import checksum, sorted_levels
+from exchange.market.contract import checksum, sorted_levels
 from exchange.models import Order
+from exchange.serving.processes import websocket_server_argv
 from tests.integration.conftest import (
     ROOT,
     free_port,

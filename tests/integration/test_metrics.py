@@ -10,9 +10,9 @@ from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.test import APIClient
 
-from exchange.pairs import ensure_demo_pairs
-from exchange.process_metrics import process_key
-from exchange.published_market import store
+from exchange.market.published import store
+from exchange.ops.process_metrics import process_key
+from exchange.trading.pairs import ensure_demo_pairs
 from matching_worker.worker import MatchingWorker
 from tests.exchange.factories import make_live_worker
 
@@ -114,7 +114,7 @@ def test_every_dashboard_panel_queries_series_the_system_exports(traded):
 
 def test_the_control_planes_runs_reach_the_webs_metrics():
     """A Celery pool process counts each control plane task it runs and hands its registry over like a worker."""
-    import exchange.celery_metrics as celery_metrics
+    import exchange.ops.celery_metrics as celery_metrics
     from migrations_admin.tasks import evaluate_rollbacks
 
     celery_metrics._worker_process_started()            # what Celery signals in each pool process

@@ -9,9 +9,9 @@ from matching.migration import (
     ADAPTIVE_ONLY,
     LEGACY_ONLY,
     MIGRATING,
+    ControlCommandRefused,
     MigratingEngine,
-    MigrationError,
-    MigrationSettings,
+    RolloutSettings,
 )
 from matching.orders import CancelOrder, ReduceOrder
 from tests.matching import faulty_books
@@ -31,7 +31,7 @@ class FakeClock:
 
 def engine(adaptive_class=AdaptiveOrderBook, clock=None, **settings) -> MigratingEngine:
     return MigratingEngine("BTCUSDT", LegacyOrderBook(), adaptive_class=adaptive_class,
-                           settings=MigrationSettings(**settings), clock=clock or FakeClock())
+                           settings=RolloutSettings(**settings), clock=clock or FakeClock())
 
 
 def run(engine_, commands):
@@ -50,7 +50,7 @@ def test_legacy_only_runs_the_legacy_book_alone():
 def test_start_builds_the_adaptive_book_from_a_snapshot_of_the_legacy_book():
     pair = engine()
     run(pair, COMMANDS[:3000])
-    pair.start(10, MigrationSettings())
+    pair.start(10, RolloutSettings())
     assert pair.mode == MIGRATING
     assert pair.adaptive.snapshot() == pair.legacy.snapshot()
     assert pair.adaptive.resting_order_count() > 0
@@ -60,7 +60,7 @@ def test_start_builds_the_adaptive_book_from_a_snapshot_of_the_legacy_book():
 def test_a_healthy_migration_gives_exactly_the_events_of_the_legacy_book(percentage):
     reference = MigratingEngine("X", LegacyOrderBook())
     pair = engine()
-    pair.start(percentage, MigrationSettings())
+    pair.start(percentage, RolloutSettings())
     assert run(pair, COMMANDS) == run(reference, COMMANDS)
     assert pair.disagreements == [] and pair.health["adaptive"].errors == 0
     assert pair.health["adaptive"].commands == len(COMMANDS)
@@ -77,7 +77,7 @@ def test_the_bucket_is_stable_and_spreads_orders_evenly():
 
 def test_the_percentage_decides_which_book_executes():
     pair = engine()
-    pair.start(30, MigrationSettings())
+    pair.start(30, RolloutSettings())
     eligible = [order_id for order_id in range(1, 2001) if pair.bucket(order_id) < 3000]
     assert 0.25 < len(eligible) / 2000 < 0.35
 
@@ -86,7 +86,7 @@ def test_a_divergence_keeps_the_legacy_result_records_both_and_resyncs():
     faulty_books.WrongFillsBook.calls = 0
     reference = MigratingEngine("X", LegacyOrderBook())
     pair = engine(faulty_books.WrongFillsBook, breaker=BreakerSettings(failure_threshold=1000))
-    pair.start(100, MigrationSettings(breaker=BreakerSettings(failure_threshold=1000)))
+    pair.start(100, RolloutSettings(breaker=BreakerSettings(failure_threshold=1000)))
     assert run(pair, COMMANDS) == run(reference, COMMANDS)
     divergences = [d for d in pair.disagreements if d.kind == "divergence"]
     assert divergences and pair.health["adaptive"].divergences == len(divergences)
@@ -100,7 +100,7 @@ def test_a_divergence_keeps_the_legacy_result_records_both_and_resyncs():
 def test_an_exception_in_the_adaptive_book_fails_over_to_the_legacy_book():
     faulty_books.RaisingBook.calls = 0
     reference = MigratingEngine("X", LegacyOrderBook())
-    settings = MigrationSettings(breaker=BreakerSettings(failure_threshold=1000))
+    settings = RolloutSettings(breaker=BreakerSettings(failure_threshold=1000))
     pair = engine(faulty_books.RaisingBook)
     pair.start(100, settings)
     assert run(pair, COMMANDS) == run(reference, COMMANDS)
@@ -112,7 +112,7 @@ def test_the_breaker_opens_after_repeated_failures_and_then_sends_every_order_to
     faulty_books.RaisingBook.calls = 0
     clock = FakeClock()
     pair = engine(faulty_books.RaisingBook, clock=clock)
-    settings = MigrationSettings(breaker=BreakerSettings(failure_threshold=3, failure_window=3600,
+    settings = RolloutSettings(breaker=BreakerSettings(failure_threshold=3, failure_window=3600,
                                                          recovery_timeout=3600))
     pair.start(100, settings)
     run(pair, COMMANDS[:2000])
@@ -124,7 +124,7 @@ def test_the_breaker_opens_after_repeated_failures_and_then_sends_every_order_to
 
 def test_slowness_over_the_limit_counts_as_a_breaker_failure():
     pair = engine(clock=FakeClock(step=60_000_000))                    # every timed call "takes" 60 ms
-    pair.start(50, MigrationSettings(adaptive_latency_limit_ms=50,
+    pair.start(50, RolloutSettings(adaptive_latency_limit_ms=50,
                                      breaker=BreakerSettings(failure_threshold=2, failure_window=3600)))
     run(pair, COMMANDS[:5])
     assert pair.health["adaptive"].slow >= 2 and pair.breaker.state == OPEN
@@ -158,8 +158,8 @@ def test_failures_outside_the_window_do_not_open_the_breaker():
 
 def test_finalize_needs_100_percent_and_drops_the_legacy_book():
     pair = engine()
-    pair.start(50, MigrationSettings())
-    with pytest.raises(MigrationError, match="finalize needs migrating at 100%"):
+    pair.start(50, RolloutSettings())
+    with pytest.raises(ControlCommandRefused, match="finalize needs migrating at 100%"):
         pair.finalize()
     pair.set_percentage(100)
     pair.finalize()
@@ -169,7 +169,7 @@ def test_finalize_needs_100_percent_and_drops_the_legacy_book():
 def test_rollback_from_adaptive_only_rebuilds_the_legacy_book_and_continues_identically():
     reference = MigratingEngine("X", LegacyOrderBook())
     pair = engine()
-    pair.start(100, MigrationSettings())
+    pair.start(100, RolloutSettings())
     expected = run(reference, COMMANDS)
     got = run(pair, COMMANDS[:2000])
     pair.finalize()
@@ -184,7 +184,7 @@ def test_lowering_the_percentage_after_finalize_rebuilds_the_legacy_book_and_con
     """The deployment guide's gradual rollback (75, 50, 25, 0%) works on a finalized pair too."""
     reference = MigratingEngine("X", LegacyOrderBook())
     pair = engine()
-    pair.start(100, MigrationSettings())
+    pair.start(100, RolloutSettings())
     expected = run(reference, COMMANDS)
     got = run(pair, COMMANDS[:2000])
     pair.finalize()
@@ -201,21 +201,21 @@ def test_lowering_the_percentage_after_finalize_rebuilds_the_legacy_book_and_con
 
 def test_control_commands_that_do_not_apply_are_refused_with_the_reason():
     pair = engine()
-    with pytest.raises(MigrationError, match="already legacy_only"):
+    with pytest.raises(ControlCommandRefused, match="already legacy_only"):
         pair.rollback()
-    with pytest.raises(MigrationError, match="only while migrating"):
+    with pytest.raises(ControlCommandRefused, match="only while migrating"):
         pair.set_percentage(10)
-    pair.start(10, MigrationSettings())
-    with pytest.raises(MigrationError, match="start needs legacy_only"):
-        pair.start(10, MigrationSettings())
-    with pytest.raises(MigrationError, match="between 0 and 100"):
+    pair.start(10, RolloutSettings())
+    with pytest.raises(ControlCommandRefused, match="start needs legacy_only"):
+        pair.start(10, RolloutSettings())
+    with pytest.raises(ControlCommandRefused, match="between 0 and 100"):
         pair.set_percentage(101)
 
 
 def test_emergency_stop_is_never_refused():
     pair = engine()
     pair.emergency_stop()
-    pair.start(100, MigrationSettings())
+    pair.start(100, RolloutSettings())
     pair.finalize()
     pair.emergency_stop()
     assert pair.mode == LEGACY_ONLY
@@ -223,7 +223,7 @@ def test_emergency_stop_is_never_refused():
 
 def test_cancel_and_reduce_are_verified_too():
     pair = engine()
-    pair.start(100, MigrationSettings())
+    pair.start(100, RolloutSettings())
     pair.place(1, 1, "buy", 5, 100, "limit", "gtc", "expire_taker")
     assert pair.apply(ReduceOrder(1, 2))[1] == [("accepted", 1), ("level", "buy", 100, 2)]
     assert pair.apply(CancelOrder(1))[1][1] == ("cancelled", 1, "user")
@@ -231,5 +231,5 @@ def test_cancel_and_reduce_are_verified_too():
 
 
 def test_settings_round_trip_through_json():
-    settings = MigrationSettings(BreakerSettings(4, 30.0, 60.0, 2), 12.5, "k")
-    assert MigrationSettings.from_json(settings.to_json()) == settings
+    settings = RolloutSettings(BreakerSettings(4, 30.0, 60.0, 2), 12.5, "k")
+    assert RolloutSettings.from_json(settings.to_json()) == settings

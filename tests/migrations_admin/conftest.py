@@ -9,7 +9,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from exchange.models import EngineState, HealthSample, TradingPair
-from exchange.pairs import ensure_demo_pairs
+from exchange.trading.pairs import ensure_demo_pairs
 
 NOW = datetime.fromisoformat("2026-01-15T12:30:20+00:00")
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.conf import settings
 
-from exchange.json_logging import JsonLineFormatter
+from exchange.ops.json_logging import JsonLineFormatter
 
 pytestmark = pytest.mark.django_db(transaction=True)     # migration actions are logged once committed
 START_BTC = {"pair": "BTCUSDT", "target_percentage": 50}

@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth.models import User
 from rest_framework.authtoken.models import Token
 
-from exchange.pairs import ensure_demo_pairs
+from exchange.trading.pairs import ensure_demo_pairs
 from migrations_admin.models import MigrationPlan
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"

@@ -1,15 +1,13 @@
 """`manage.py health_check [--role R] [--shard N]` (`/app/health-check` in the image): the readiness checks for an
 exec probe (the deployment guide's `kubectl exec … /app/health-check`): prints the report as JSON and exits 0
 when every part serves, 1 otherwise. Without a role, the whole system's (`/ready`); with one, what that process
-needs (`exchange/health.py`, `role_report`)."""
+needs (`exchange/ops/health.py`, `role_report`)."""
 import json
-import os
-import re
-import socket
 
 from django.core.management.base import BaseCommand, CommandError
 
-from exchange.health import ROLES, health_report, role_report
+from exchange.ops.health import ROLES, health_report, role_report
+from exchange.serving.processes import shard_of_this_host
 
 
 class Command(BaseCommand):
@@ -27,7 +25,7 @@ class Command(BaseCommand):
     def handle(self, *args, without_beat: bool, role: str, shard: int | None, shard_from_hostname: bool,
                **options) -> None:
         if shard_from_hostname:
-            shard = shard_of_host(os.environ.get("HOSTNAME") or socket.gethostname())
+            shard = shard_of_this_host()
         if role == "worker" and shard is None:
             raise CommandError("--role worker needs --shard")
         if without_beat:
@@ -39,10 +37,3 @@ class Command(BaseCommand):
             failing = ", ".join(part for part, result in report["checks"].items() if result != "ok")
             raise CommandError(f"not ready: {failing}")
 
-
-def shard_of_host(hostname: str) -> int:
-    """3 for `matching-worker-3`: the ordinal Kubernetes gives a StatefulSet's pod."""
-    match = re.search(r"-(\d+)$", hostname)
-    if match is None:
-        raise CommandError(f"--shard-from-hostname: the host name {hostname!r} does not end in -<number>")
-    return int(match[1])

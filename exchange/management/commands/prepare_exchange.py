@@ -1,9 +1,10 @@
 """`manage.py prepare_exchange [--demo-pairs]`: a deployment's one-off step before its processes start (the
 Kubernetes migrate Job): production's safety checks, the schema migrated, the staff user `admin`, and the demo
-pairs only when asked. `run_exchange` does the same (with the demo pairs) before it serves."""
+pairs only when asked (`exchange/serving/preparation.py`). `run_exchange` does the same (with the demo pairs)
+before it serves."""
 from django.core.management.base import BaseCommand
 
-from exchange.management.commands.run_exchange import prepare
+from exchange.serving.preparation import prepare
 
 
 class Command(BaseCommand):
@@ -13,4 +14,4 @@ class Command(BaseCommand):
         parser.add_argument("--demo-pairs", action="store_true", help="Also create the demo pairs.")
 
     def handle(self, *args, demo_pairs: bool, **options) -> None:
-        prepare(self, demo_pairs=demo_pairs)
+        prepare(self.stdout.write, self.stderr.write, demo_pairs=demo_pairs)

@@ -5,12 +5,12 @@ import os
 
 from django.core.management.base import BaseCommand
 
-from exchange.management.commands.run_exchange import web_server_argv
+from exchange.serving.processes import web_port, web_server_argv
 
 
 class Command(BaseCommand):
     help = "Serve the HTTP API on $PORT (8080) with the exchange's HTTP server."
 
     def handle(self, *args, **options) -> None:
-        argv = web_server_argv(int(os.environ.get("PORT") or 8080))
+        argv = web_server_argv(web_port())
         os.execv(argv[0], argv)

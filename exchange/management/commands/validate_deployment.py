@@ -1,11 +1,11 @@
 """`manage.py validate_deployment` (`make validate-deployment ARGS=...`): the deployment guide's success criteria
 measured against a running instance, each printed with its figure and PASS, FAIL or SKIP; exit 1 on any FAIL
-(`exchange/validation.py` says how each is measured)."""
+(`exchange/ops/deployment_check.py` says how each is measured)."""
 import os
 
 from django.core.management.base import BaseCommand
 
-from exchange.validation import FAIL, SKIP, Options, validate
+from exchange.ops.deployment_check import FAIL, SKIP, Options, validate
 
 
 class Command(BaseCommand):

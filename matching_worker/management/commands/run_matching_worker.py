@@ -1,16 +1,10 @@
 """`manage.py run_matching_worker --shard N`: the matching worker of one shard of pairs. In a Kubernetes
 StatefulSet, `--shard-from-hostname` takes the shard from the pod's ordinal (`matching-worker-3` serves shard 3),
 so scaling the StatefulSet to N replicas serves shards 0 to N-1."""
-import os
-import socket
-
 from django.core.management.base import BaseCommand
 
-from exchange.management.commands.health_check import shard_of_host
-from matching_worker.metrics import WorkerMetrics
-from matching_worker.publish import MarketPublisher
-from matching_worker.serve import ShardServer
-from matching_worker.worker import MatchingWorker
+from exchange.serving.processes import shard_of_this_host
+from matching_worker.serve import serve_shard
 
 
 class Command(BaseCommand):
@@ -27,10 +21,5 @@ class Command(BaseCommand):
 
     def handle(self, *args, shard: int, shard_from_hostname: bool, max_batch: int, heartbeat: float,
                **options) -> None:
-        if shard_from_hostname:
-            shard = shard_of_host(os.environ.get("HOSTNAME") or socket.gethostname())
-        metrics = WorkerMetrics()
-        worker = MatchingWorker(shard, max_batch=max_batch, heartbeat_every=heartbeat,
-                                publisher=MarketPublisher(metrics), metrics=metrics)
-        ShardServer(worker).run()
+        serve_shard(shard_of_this_host() if shard_from_hostname else shard, max_batch, heartbeat)
 

@@ -1,0 +1,56 @@
+"""What a start needs once, before any process of the exchange serves: production's safety checks, the schema
+migrated, the demo pairs (on request) and the staff user `admin`. `run_exchange` does it before it supervises;
+a deployment runs it as its one-off Job (`prepare_exchange`)."""
+
+import os
+from collections.abc import Callable
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from exchange.serving.production import refuse_unsafe_production
+from exchange.trading.pairs import ensure_demo_pairs
+
+ADMIN_USERNAME = "admin"
+DEFAULT_ADMIN_PASSWORD = "admin"
+
+
+def prepare(write: Callable[[str], None], warn: Callable[[str], None], demo_pairs: bool) -> None:
+    """Production's safety checks, the schema migrated, the demo pairs (on request), the staff user `admin`
+    (EXCHANGE_ADMIN_PASSWORD; production refuses the default). Reports through `write`, warns through `warn`; a
+    refusal is a `CommandError` (this runs from the commands that start the exchange)."""
+    refuse_unsafe_production()
+    call_command("migrate", interactive=False, verbosity=1)
+    if demo_pairs:
+        ensure_demo_pairs()
+    password = os.environ.get("EXCHANGE_ADMIN_PASSWORD") or DEFAULT_ADMIN_PASSWORD
+    if settings.PRODUCTION:
+        refuse_default_admin_password(password)
+    if not ensure_admin_user(password):
+        return
+    write(f"created staff superuser {ADMIN_USERNAME!r}")
+    if password == DEFAULT_ADMIN_PASSWORD:
+        warn(f"WARNING: {ADMIN_USERNAME!r} has the default password {DEFAULT_ADMIN_PASSWORD!r}; "
+                             "set EXCHANGE_ADMIN_PASSWORD before exposing this server")
+
+
+def refuse_default_admin_password(password: str) -> None:
+    """Production starts neither with EXCHANGE_ADMIN_PASSWORD left at its default nor with an `admin` user whose
+    password is still the default."""
+    admin = get_user_model().objects.filter(username=ADMIN_USERNAME).first()
+    if password == DEFAULT_ADMIN_PASSWORD and admin is None:
+        raise CommandError("TRADING_ENV=production: set EXCHANGE_ADMIN_PASSWORD; the default password is refused")
+    if admin is not None and admin.check_password(DEFAULT_ADMIN_PASSWORD):
+        raise CommandError(f"TRADING_ENV=production: the user {ADMIN_USERNAME!r} still has the default password;"
+                           " change it (manage.py changepassword admin)")
+
+
+def ensure_admin_user(password: str) -> bool:
+    """Create the staff superuser `admin` unless it exists; True when it was created."""
+    users = get_user_model().objects
+    if users.filter(username=ADMIN_USERNAME).exists():
+        return False
+    users.create_superuser(username=ADMIN_USERNAME, email="", password=password)
+    return True

@@ -1,0 +1,76 @@
+"""Production is safe by default: an unknown TRADING_ENV, a missing ALLOWED_HOSTS, DEBUG on, a setting that
+`check --deploy` warns about, an open /metrics or the default admin password each stop it from starting."""
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management.base import CommandError
+
+from exchange.serving.preparation import refuse_default_admin_password
+
+ROOT = Path(__file__).resolve().parents[3]
+SAFE_PRODUCTION = {"TRADING_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(50),
+                   "ALLOWED_HOSTS": "exchange.example.com", "METRICS_TOKEN": "scraper-secret"}
+SERVE_CHECK = ("import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'exchange.settings'; django.setup();"
+               " from exchange.serving.production import refuse_unsafe_production; refuse_unsafe_production()")
+
+
+def start_serving(**env: str) -> subprocess.CompletedProcess:
+    """What every serving process does first: load the settings, then refuse an unsafe production."""
+    environment = {key: value for key, value in os.environ.items() if key not in SAFE_PRODUCTION}
+    return subprocess.run([sys.executable, "-c", SERVE_CHECK], cwd=ROOT, capture_output=True, text=True,
+                          env={**environment, **env})
+
+
+def test_a_safe_production_configuration_starts():
+    result = start_serving(**SAFE_PRODUCTION)
+
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"TRADING_ENV": "prod"}, "TRADING_ENV='prod': use exactly development or production"),
+    ({"TRADING_ENV": "Production"}, "TRADING_ENV='Production': use exactly development or production"),
+    ({"SECRET_KEY": ""}, "SECRET_KEY must be set"),
+    ({"ALLOWED_HOSTS": ""}, "ALLOWED_HOSTS must name the exchange's host names"),
+    ({"DEBUG": "true"}, "DEBUG=true is refused"),
+    ({"METRICS_TOKEN": ""}, "METRICS_TOKEN is not set"),
+    ({"SECURE_HSTS_SECONDS": "0"}, "security.W004"),
+    ({"SECURE_SSL_REDIRECT": "false"}, "security.W008"),
+    ({"SECURE_COOKIES": "false"}, "security.W012"),
+], ids=["prod", "Production", "no-secret-key", "no-allowed-hosts", "debug", "open-metrics", "no-hsts",
+        "no-ssl-redirect", "insecure-cookies"])
+def test_an_unsafe_production_configuration_is_refused(change, message):
+    result = start_serving(**{**SAFE_PRODUCTION, **change})
+
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+@pytest.mark.django_db
+def test_production_refuses_to_create_the_admin_with_the_default_password():
+    with pytest.raises(CommandError, match="set EXCHANGE_ADMIN_PASSWORD"):
+        refuse_default_admin_password("admin")
+
+
+@pytest.mark.django_db
+def test_production_refuses_an_admin_that_still_has_the_default_password():
+    User.objects.create_superuser("admin", "", "admin")
+
+    with pytest.raises(CommandError, match="still has the default password"):
+        refuse_default_admin_password("a-strong-password-from-the-vault")
+
+
+@pytest.mark.django_db
+def test_the_metrics_need_the_scrapers_token_when_one_is_set(client, settings):
+    settings.METRICS_TOKEN = "scraper-secret"
+
+    refused = client.get("/metrics")
+    served = client.get("/metrics", HTTP_AUTHORIZATION="Bearer scraper-secret")
+
+    assert (refused.status_code, refused.json()["error"]["code"]) == (401, "not_authenticated")
+    assert served.status_code == 200 and b"django_http_requests" in served.content
