@@ -54,6 +54,7 @@ build-adaptive: .venv/.installed
 
 lint: .venv/.installed
 	.venv/bin/ruff check .
+	.venv/bin/mypy
 
 # The web Deployment's variants, rendered from k8s/web/<variant> into the files the deployment guide applies
 # (tests/test_k8s.py checks they are up to date). Needs kubectl (its built-in kustomize).

@@ -116,7 +116,7 @@ def checkpoint_sql(cursor, pairs: dict[int, PairRuntime], batch: Batch) -> bytes
 def results_announcement(batch: Batch) -> bytes:
     """The NOTIFY of the touched pairs' new results, sent once the batch has committed, in a transaction of its
     own: a NOTIFY in the batch's transaction would hold PostgreSQL's server-wide NOTIFY lock through the batch's
-    commit flush, and every placement's NOTIFY would queue behind it (see `exchange.trading.orders.WAKE_WORKERS`)."""
+    commit flush, and every placement's NOTIFY would queue behind it (see `exchange/inbox.py`)."""
     if not batch.touched:
         return b""
     return (b"SELECT pg_notify('" + RESULTS_CHANNEL.encode() + b"', pair_id::text) FROM (VALUES " +

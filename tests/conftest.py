@@ -21,11 +21,10 @@ def empty_web_caches():
     """Each test starts with empty web caches and no published market data, process metrics or read marks: a test's
     rolled-back rows announce no change, so a pair or a depth cached by one test (or a book or metrics an
     earlier test's worker published) could otherwise outlive it."""
-    from exchange.workers import worker_liveness
-
     from exchange.api.authentication import tokens
     from exchange.market.published import depth_answers, store
     from exchange.trading.pairs import pairs_cache
+    from exchange.workers import worker_liveness
     for cache in (tokens, pairs_cache, depth_answers):
         cache.clear()
     worker_liveness.forget()

@@ -6,9 +6,8 @@ from datetime import timedelta
 
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions, viewsets
+from rest_framework import viewsets
 from rest_framework.decorators import action
-from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -25,28 +24,15 @@ from exchange.market.serializers import (
     TradeSerializer,
     TradesQuerySerializer,
 )
-from exchange.models import TradingPair
-from exchange.trading.pairs import pair_by_symbol
+from exchange.trading.views import PairLookup
 
 ONE_SECOND = timedelta(seconds=1)
 
 
 # A pair's book, recent trades, ticker and klines. The docstring is what the API docs say of every operation on
 # `/api/pairs/`, the same as `exchange.trading.views.TradingPairViewSet`'s.
-class PairMarketDataViewSet(viewsets.GenericViewSet):
+class PairMarketDataViewSet(PairLookup, viewsets.GenericViewSet):
     """Public: the pairs, their grids and their market data."""
-
-    queryset = TradingPair.objects.all()
-    permission_classes = [AllowAny]
-    lookup_field = "symbol"
-    lookup_value_regex = r"[A-Za-z0-9]+"
-
-    def get_object(self) -> TradingPair:
-        symbol = self.kwargs["symbol"].upper()
-        pair = pair_by_symbol(symbol)
-        if pair is None:
-            raise exceptions.NotFound(f"unknown pair {symbol!r}", code="pair_not_found")
-        return pair
 
     @extend_schema(summary="Aggregated order book", parameters=[DepthQuerySerializer],
                    responses={200: DepthSerializer, 400: ERROR, 404: ERROR})

@@ -142,18 +142,15 @@ class OrderViewSet(viewsets.GenericViewSet):
         return _change_response(order, done)
 
 
-@extend_schema_view(
-    list=extend_schema(summary="Trading pairs"),
-    retrieve=extend_schema(summary="One trading pair", responses={200: TradingPairSerializer, 404: ERROR}),
-)
-class TradingPairViewSet(viewsets.ReadOnlyModelViewSet):
-    """Public: the pairs, their grids and their market data."""
+class PairLookup:
+    """The public `pairs/<symbol>/` lookup of a view set: the pair from the process's cache, any case; 404
+    `pair_not_found` for an unknown symbol."""
 
     queryset = TradingPair.objects.all()
-    serializer_class = TradingPairSerializer
     permission_classes = [AllowAny]
     lookup_field = "symbol"
     lookup_value_regex = r"[A-Za-z0-9]+"
+    kwargs: dict
 
     def get_object(self) -> TradingPair:
         symbol = self.kwargs["symbol"].upper()
@@ -161,6 +158,16 @@ class TradingPairViewSet(viewsets.ReadOnlyModelViewSet):
         if pair is None:
             raise exceptions.NotFound(f"unknown pair {symbol!r}", code="pair_not_found")
         return pair
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Trading pairs"),
+    retrieve=extend_schema(summary="One trading pair", responses={200: TradingPairSerializer, 404: ERROR}),
+)
+class TradingPairViewSet(PairLookup, viewsets.ReadOnlyModelViewSet):
+    """Public: the pairs, their grids and their market data."""
+
+    serializer_class = TradingPairSerializer
 
 
 def _order_data(order: Order) -> dict:
