@@ -31,9 +31,7 @@ def amounts(*fields: tuple[str, str, str]):
         def show(self, row) -> str:
             value = getattr(row, field)
             return getattr(row.pair, f"{kind}_text")(value) if value is not None else "–"
-        show.short_description = title
-        show.admin_order_field = field
-        return show
+        return admin.display(description=title, ordering=field)(show)
     return [column(*spec) for spec in fields]
 
 

@@ -19,6 +19,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable
+from typing import Generic, TypeVar
 
 import psycopg2
 from django.db import connections
@@ -186,7 +187,11 @@ class Listener:
 listener = Listener()
 
 
-class ChangeCache:
+Key = TypeVar("Key", bound=Hashable)
+Value = TypeVar("Value")
+
+
+class ChangeCache(Generic[Key, Value]):
     """A per-process cache of rarely changing rows, emptied by every change notification.
 
     An entry keeps the generation it was loaded under; the generation is read *before* the load, so a change
@@ -194,13 +199,13 @@ class ChangeCache:
     made-up keys must not grow the cache. `generation_of(key)` says what an entry depends on (by default every
     change notification)."""
 
-    def __init__(self, load: Callable[[Hashable], object],
-                 generation_of: Callable[[Hashable], object] = lambda key: listener.generation()) -> None:
+    def __init__(self, load: Callable[[Key], Value | None],
+                 generation_of: Callable[[Key], object] = lambda key: listener.generation()) -> None:
         self.load = load
         self.generation_of = generation_of
-        self.entries: dict[Hashable, tuple[object, object]] = {}
+        self.entries: dict[Key, tuple[object, Value]] = {}
 
-    def get(self, key: Hashable) -> object:
+    def get(self, key: Key) -> Value | None:
         generation = self.generation_of(key)
         if generation is None:
             return self.load(key)

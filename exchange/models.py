@@ -81,7 +81,7 @@ class TradingPair(models.Model):
 
 def decimals_of(step: Decimal) -> int:
     """2 for a step of 0.01, 0 for 1 or 10: the decimals an amount on that grid needs."""
-    return max(0, -step.normalize().as_tuple().exponent)
+    return max(0, -int(step.normalize().as_tuple().exponent))     # a step is finite: its exponent is a number
 
 
 def inbox_sequence_field() -> models.BigIntegerField:

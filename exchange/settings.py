@@ -8,6 +8,7 @@ import os
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import dj_database_url
@@ -63,7 +64,7 @@ def envseconds(name: str, default: int) -> int:
 def database_config_from_env(env: Mapping[str, str]) -> dict | None:
     """The default database from `DATABASE_URL`, else from `DB_HOST` and friends; None if neither is set."""
     if env.get("DATABASE_URL"):
-        return dj_database_url.parse(env["DATABASE_URL"])
+        return dict(dj_database_url.parse(env["DATABASE_URL"]))
     if not env.get("DB_HOST"):
         return None
     return {
@@ -238,7 +239,7 @@ REDIS_URL = redis_url_from_env(os.environ) or embedded.ensure_embedded_redis(VAR
 
 # Redis pub/sub: a message to a group is published once and fanned out to the group's consumers inside each
 # websocket process; the list-based layer would write one copy per consumer into Redis.
-CHANNEL_LAYERS = {
+CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
     "default": {
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
         "CONFIG": {"hosts": [REDIS_URL]},

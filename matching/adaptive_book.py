@@ -131,7 +131,7 @@ class AdaptiveOrderBook:
         # _rest inlined: resting is half of all commands on a live book, and the call cost 15%.
         level = levels.get(price)
         if level is None:
-            order = [quantity, account, order_id, None]
+            order: list = [quantity, account, order_id, None]
             level = order[3] = levels[price] = [quantity, _FIRST_ORDER, 0, price, side, order]
             if side == BUY:
                 heappush(self._bid_heap, -price)
@@ -203,10 +203,10 @@ class AdaptiveOrderBook:
         market = price is None
         if side == BUY:
             levels, heap, sign = self._ask_levels, self._ask_heap, 1
-            limit_key = inf if market else price
+            limit_key = inf if price is None else price
         else:
             levels, heap, sign = self._bid_levels, self._bid_heap, -1
-            limit_key = inf if market else -price
+            limit_key = inf if price is None else -price
         if not market:
             if time_in_force == POST_ONLY:
                 return [(REJECTED, order_id, POST_ONLY_WOULD_CROSS)]
@@ -283,7 +283,7 @@ class AdaptiveOrderBook:
                 break
         if not quantity:
             events.append((DONE, order_id))
-        elif market:
+        elif price is None:                                  # a market order
             events.append((CANCELLED, order_id, NO_LIQUIDITY))
         elif time_in_force == IOC:
             events.append((CANCELLED, order_id, IOC))
@@ -293,7 +293,7 @@ class AdaptiveOrderBook:
         events += touched
         return events
 
-    def _fillable(self, account: int, side: str, limit_key: int, self_trade: str, wanted: int) -> int:
+    def _fillable(self, account: int, side: str, limit_key: float, self_trade: str, wanted: int) -> int:
         """What a FOK taker could fill now, walking crossed makers in priority order.
 
         The heap is walked best-first without popping it (a frontier of heap indices), so a FOK

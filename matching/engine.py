@@ -12,7 +12,7 @@ from matching.legacy_book import LegacyOrderBook
 from matching.orders import BookSnapshot, Command, Event, book_call
 
 OrderBook = LegacyOrderBook | AdaptiveOrderBook
-BOOKS: dict[str, type] = {"legacy": LegacyOrderBook, "adaptive": AdaptiveOrderBook}
+BOOKS: dict[str, type[OrderBook]] = {"legacy": LegacyOrderBook, "adaptive": AdaptiveOrderBook}
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +63,7 @@ def execute(book: OrderBook, command: Command) -> list[Event]:
     return getattr(book, verb)(*args)
 
 
-def book_class(kind: str) -> type:
+def book_class(kind: str) -> type[OrderBook]:
     try:
         return BOOKS[kind]
     except KeyError:

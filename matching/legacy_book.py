@@ -50,7 +50,7 @@ class _Order:
     order_id: int
     account: int
     side: str
-    price: int
+    price: int | None           # None for a market order, which never rests
     quantity: int
 
 
@@ -216,7 +216,8 @@ class LegacyOrderBook:
         levels = self._levels(order.side)
         level = levels.get(order.price)
         if level is None:
-            level = levels[order.price] = _Level(order.side, order.price, 0, OrderedDict())
+            # A resting order has a price: a market order never rests.
+            level = levels[order.price] = _Level(order.side, order.price, 0, OrderedDict())  # type: ignore[arg-type]
         level.queue[order.order_id] = order
         level.total += order.quantity
         self._orders[order.order_id] = order

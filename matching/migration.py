@@ -81,7 +81,7 @@ class MigratingEngine:
 
     def __init__(self, symbol: str, legacy: LegacyOrderBook | None, adaptive: AdaptiveOrderBook | None = None,
                  sequence: int = 0, percentage: int = 0, settings: RolloutSettings | None = None,
-                 breaker: CircuitBreaker | None = None, adaptive_class: type = AdaptiveOrderBook,
+                 breaker: CircuitBreaker | None = None, adaptive_class: type[AdaptiveOrderBook] = AdaptiveOrderBook,
                  clock: Callable[[], int] = time.perf_counter_ns) -> None:
         if legacy is None and adaptive is None:
             raise ValueError("an engine needs at least one book")
@@ -109,7 +109,15 @@ class MigratingEngine:
     @property
     def book(self) -> OrderBook:
         """The book of record: the legacy one while it runs."""
-        return self.legacy if self.legacy is not None else self.adaptive
+        if self.legacy is not None:
+            return self.legacy
+        return self._adaptive_book()
+
+    def _adaptive_book(self) -> AdaptiveOrderBook:
+        """The adaptive book where the legacy one is gone: an engine always holds at least one book."""
+        if self.adaptive is None:
+            raise RuntimeError(f"{self.symbol}'s engine holds no book")
+        return self.adaptive
 
     # ---- order commands ----------------------------------------------------------------------
     def place(self, order_id: int, account: int, side: str, quantity: int, price: int | None, order_type: str,
@@ -206,7 +214,7 @@ class MigratingEngine:
         if not 0 <= percentage <= 100:
             raise ControlCommandRefused(f"percentage must be between 0 and 100, not {percentage}")
         if self.legacy is None:
-            self.legacy = LegacyOrderBook.from_snapshot(self.adaptive.snapshot())
+            self.legacy = LegacyOrderBook.from_snapshot(self._adaptive_book().snapshot())
         if settings is not None:
             self._configure(settings)
         self.percentage = percentage
@@ -215,8 +223,8 @@ class MigratingEngine:
     def finalize(self) -> None:
         """migrating at 100% → adaptive_only: the legacy book (the net) is dropped."""
         if self.mode != MIGRATING or self.percentage != 100:
-            raise ControlCommandRefused(f"{self.symbol} is {self.mode} at {self.percentage}%; finalize needs migrating "
-                                 "at 100%")
+            raise ControlCommandRefused(f"{self.symbol} is {self.mode} at {self.percentage}%; finalize needs"
+                                        " migrating at 100%")
         self.legacy = None
 
     def rollback(self) -> None:
@@ -224,7 +232,7 @@ class MigratingEngine:
         if self.mode == LEGACY_ONLY:
             raise ControlCommandRefused(f"{self.symbol} is already legacy_only")
         if self.legacy is None:
-            self.legacy = LegacyOrderBook.from_snapshot(self.adaptive.snapshot())
+            self.legacy = LegacyOrderBook.from_snapshot(self._adaptive_book().snapshot())
         self.adaptive = None
         self.percentage = 0
         self._threshold = 0
@@ -239,6 +247,8 @@ class MigratingEngine:
 
     def resync_adaptive(self) -> None:
         """Rebuilds the adaptive book from the legacy one, so both hold the same book again."""
+        if self.legacy is None:
+            raise ControlCommandRefused(f"{self.symbol} is {self.mode}: there is no legacy book to resync from")
         self.adaptive = self.adaptive_class.from_snapshot(self.legacy.snapshot())
 
     def snapshot(self) -> BookSnapshot:

@@ -104,13 +104,13 @@ Command = PlaceOrder | CancelOrder | ReduceOrder
 def book_call(command: Command) -> tuple[str, tuple]:
     """The book method a command calls and its arguments: the one place where a command becomes a call of
     `place`, `cancel` or `reduce`, which every book and engine has."""
-    kind = type(command)
-    if kind is PlaceOrder:
+    # `type(...) is`, not isinstance: a command is exactly one of the three, and this runs for every command.
+    if type(command) is PlaceOrder:
         return "place", (command.order_id, command.account, command.side, command.quantity, command.price,
                          command.order_type, command.time_in_force, command.self_trade)
-    if kind is CancelOrder:
+    if type(command) is CancelOrder:
         return "cancel", (command.order_id,)
-    if kind is ReduceOrder:
+    if type(command) is ReduceOrder:
         return "reduce", (command.order_id, command.quantity)
     raise InvalidCommand(f"not an order command: {command!r}")
 
@@ -118,7 +118,9 @@ def book_call(command: Command) -> tuple[str, tuple]:
 def command_from_call(verb: str, args: tuple) -> Command:
     """The command behind a book call (`book_call`'s inverse), to record what a book was asked."""
     if verb == "place":
-        return PlaceOrder(*args[:4], price=args[4], order_type=args[5], time_in_force=args[6], self_trade=args[7])
+        order_id, account, side, quantity, price, order_type, time_in_force, self_trade = args
+        return PlaceOrder(order_id, account, side, quantity, price=price, order_type=order_type,
+                          time_in_force=time_in_force, self_trade=self_trade)
     return CancelOrder(*args) if verb == "cancel" else ReduceOrder(*args)
 
 

@@ -77,7 +77,7 @@ def _steps_text(steps: int, step: Decimal) -> str:
 def _power_of_ten(step: Decimal) -> int | None:
     """k when `step` is 10^k, else None."""
     sign, digits, exponent = step.normalize(EXACT).as_tuple()
-    return exponent if digits == (1,) and not sign else None
+    return exponent if digits == (1,) and not sign and isinstance(exponent, int) else None
 
 
 def _whole_steps(value: Decimal, step: Decimal, what: str, step_name: str) -> int:

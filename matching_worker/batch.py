@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -26,8 +27,9 @@ class Batch:
     """Everything one transaction writes: order states and trades in lots and ticks, request and control
     outcomes, audit entries, divergences and the engines' checkpoint."""
 
-    now: object
+    now: datetime
     actor: str                                      # who the audit entries name: the shard's worker
+    session: BatchSession                           # the session whose transaction claimed the batch
     orders: dict = field(default_factory=dict)      # order id -> row values for the UPDATE
     requests: list = field(default_factory=list)    # (request id, status, reason, processed at)
     trades: list = field(default_factory=list)
@@ -45,7 +47,6 @@ class Batch:
     announcement: bytes = b""                       # the results NOTIFY, sent after the commit
     trades_copy: str = ""                           # `trades` and `orders` in COPY's text format
     orders_copy: str = ""
-    session: BatchSession | None = None             # the session whose transaction claimed the batch
     claimed_orders: list = field(default_factory=list)    # ids of the inbox rows it holds locked
     claimed_requests: list = field(default_factory=list)
 

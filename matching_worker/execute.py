@@ -173,6 +173,7 @@ def reject(runtime: PairRuntime, order_id: int, owner_id: int, reason: str, mess
 # ---- cancel and reduce ----------------------------------------------------------------------
 def cancel_or_reduce(runtime: PairRuntime, entry: tuple, batch: Batch) -> None:
     _, kind, request_id, _, _, _, _, _, _, _, quantity, order_id, _ = entry
+    command: CancelOrder | ReduceOrder
     if kind == "cancel":
         command = CancelOrder(order_id)
     else:
@@ -195,7 +196,7 @@ def cancel_or_reduce(runtime: PairRuntime, entry: tuple, batch: Batch) -> None:
         order_row(runtime, order_id, fill, "cancelled", "user", None, batch)
         batch.audit("order_cancelled", f"order:{order_id}", {"reason": "user"})
         return
-    if kind == "reduce":
+    if isinstance(command, ReduceOrder):
         fill.quantity = fill.filled + command.quantity
         order_row(runtime, order_id, fill, "partially_filled" if fill.filled else "open", "", None, batch)
 

@@ -91,7 +91,7 @@ class MarketStats:
             else:
                 kline.add(sequence, price, quantity)
             self.last_sequence, counted = sequence, True
-        if not counted:
+        if kline is None or not counted:          # counted: the minute's kline exists
             return []
         if minute < self.minute:        # committed just before the minute turned, published just after
             self._merge_earlier()

@@ -93,14 +93,15 @@ def load_pair(pair_id: int, symbol: str, units: PairUnits, adaptive_class: type)
 
 
 def engine_in_mode(symbol: str, mode: str, snapshot: BookSnapshot, sequence: int, percentage: int,
-                   migration: RolloutSettings, breaker: CircuitBreaker, adaptive_class: type) -> MigratingEngine:
+                   migration: RolloutSettings, breaker: CircuitBreaker,
+                   adaptive_class: type[AdaptiveOrderBook]) -> MigratingEngine:
     """The pair's engine in the mode it was committed in: a restarted worker resumes mid-migration."""
     legacy = None if mode == ADAPTIVE_ONLY else LegacyOrderBook.from_snapshot(snapshot)
     adaptive = adaptive_class.from_snapshot(snapshot) if mode != LEGACY_ONLY else None
     return MigratingEngine(symbol, legacy, adaptive, sequence, percentage, migration, breaker, adaptive_class)
 
 
-def adaptive_book_class() -> type:
+def adaptive_book_class() -> type[AdaptiveOrderBook]:
     """The adaptive book implementation: `MATCHING_ADAPTIVE_BOOK=module:Class` swaps it (the tests' fault
     injectors use this); by default the real one."""
     path = os.environ.get("MATCHING_ADAPTIVE_BOOK", "")
@@ -114,4 +115,4 @@ def json_value(value: object) -> dict:
     """A jsonb column read with a raw cursor: Django's backend leaves it as text."""
     if isinstance(value, str):
         return json.loads(value) if value else {}
-    return value or {}
+    return dict(value) if isinstance(value, dict) else {}

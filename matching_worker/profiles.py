@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 import uuid
+from typing import cast
 
 import redis
 from django.db import connection
@@ -59,7 +60,7 @@ def _wait_for_answer(request_id: str, timeout: float) -> str | None:
     store = redis_client(decode_responses=True, timeout=5)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        answer = store.getdel(result_key(request_id))
+        answer = cast(str | None, store.getdel(result_key(request_id)))    # a client that reads text
         if answer is not None:
             return answer
         time.sleep(0.2)

@@ -26,6 +26,7 @@ import threading
 import time
 from collections import deque
 from datetime import UTC, datetime
+from typing import Any
 
 import redis
 from channels.layers import get_channel_layer
@@ -240,7 +241,7 @@ class MarketPublisher:
         trades = [(row[1], row[4], row[5], row[6]) for row in batch.trades if row[0] == changes.pair_id]
         if not changes.levels and not trades:
             return None
-        changed = {"buy": [], "sell": []}
+        changed: dict[str, list] = {"buy": [], "sell": []}
         kept: dict[str, dict[str, str]] = {"buy": {}, "sell": {}}
         gone: dict[str, list[str]] = {"buy": [], "sell": []}
         for (side, ticks), lots in changes.levels.items():
@@ -359,7 +360,7 @@ class MarketPublisher:
 def channel_layer_prefix() -> str:
     """The prefix of the channel layer's Redis channels. The worker publishes on one Redis: a layer sharded over
     several hosts would carry a group on the host its name hashes to."""
-    layer = settings.CHANNEL_LAYERS["default"]
+    layer: dict[str, Any] = settings.CHANNEL_LAYERS["default"]
     if not layer["BACKEND"].endswith("RedisPubSubChannelLayer") or len(layer["CONFIG"]["hosts"]) != 1:
         raise ImproperlyConfigured("the market data publisher needs channels-redis's pub/sub layer on one host")
     return layer["CONFIG"].get("prefix", "asgi")

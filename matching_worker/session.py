@@ -5,6 +5,7 @@ and the write)."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import psycopg2
 from django.db import connection
@@ -40,7 +41,7 @@ class BatchSession:
         self.shard = shard
         self.lock_class = lock_class
         self.setup = setup           # run once per connection, after the planner settings
-        self.pg = None
+        self.pg: Any = None          # a psycopg2 connection (untyped), None until opened
 
     def open(self, lock: bool = False) -> None:
         """(Re)connects; with `lock`, first waits for the shard's lock (the serving loop; a one-off batch in

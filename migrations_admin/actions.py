@@ -10,13 +10,13 @@ guide's own rollout and rollback loops do with steps of 15 and 25 points.
 """
 
 import logging
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 import redis
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from exchange.inbox import INBOX_CHANNEL, notify
@@ -132,6 +132,8 @@ def set_percentage(symbol: str, percentage: int, actor: str, *, now: datetime | 
 def step_up(plan_id: int, decision: Decision, *, now: datetime | None = None) -> MigrationPlan:
     """An automatic step of a plan to `decision.percentage`, if the plan has not moved since it was read."""
     now = now or timezone.now()
+    if decision.percentage is None:
+        raise PlanStateError(f"a step needs a percentage: {decision.reason}")
     plan = _locked_plan(plan_id)
     config = plan.migration_config
     check_percentage(config, decision.percentage, "percentage")
@@ -306,7 +308,7 @@ def engine_state(pair: TradingPair) -> EngineState:
     return EngineState.objects.filter(pair=pair).first() or EngineState(pair=pair)
 
 
-def live_plans() -> Iterable[MigrationPlan]:
+def live_plans() -> QuerySet[MigrationPlan]:
     """Every pending, running or paused plan, oldest first."""
     return MigrationPlan.objects.filter(state__in=LIVE_STATES).select_related("pair").order_by("id")
 

@@ -35,8 +35,7 @@ class PairMigrationConfigAdmin(admin.ModelAdmin):
 
 class MigrationEventInline(admin.TabularInline):
     model = MigrationEvent
-    fields = ["created_at", "kind", "actor", "from_percentage", "to_percentage", "reason", "figures"]
-    readonly_fields = fields
+    fields = readonly_fields = ("created_at", "kind", "actor", "from_percentage", "to_percentage", "reason", "figures")
     extra = 0
     can_delete = False
 

@@ -116,7 +116,7 @@ def _guarded(plan: MigrationPlan, action: Callable[..., object], *args, **kwargs
 
 def _report_figures(pair: TradingPair, since: datetime, now: datetime) -> dict:
     first = since.replace(second=0, microsecond=0)
-    figures = {"since": since.isoformat(), "until": now.isoformat()}
+    figures: dict[str, object] = {"since": since.isoformat(), "until": now.isoformat()}
     for book in HealthSample.Book.values:
         samples = list(HealthSample.objects.filter(pair=pair, book=book, minute__gte=first))
         commands = sum(sample.commands for sample in samples)

@@ -89,7 +89,7 @@ class MigrationConfig:
         return min(self.step_percentage, self.safety_max_step)
 
 
-FIELD_TYPES: dict[str, type] = {f.name: f.type for f in fields(MigrationConfig)}
+FIELD_TYPES: dict[str, Any] = {f.name: f.type for f in fields(MigrationConfig)}
 FIELD_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(MigrationConfig) if f.default is not MISSING}
 PERCENTAGE_FIELDS = ("initial_percentage", "max_percentage", "step_percentage", "safety_max_step")
 POSITIVE_FIELDS = ("step_interval_s", "breaker_failure_threshold", "breaker_recovery_timeout_s",

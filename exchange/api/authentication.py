@@ -10,7 +10,7 @@ from rest_framework.authtoken.models import Token
 
 from exchange.listener import ChangeCache
 
-tokens = ChangeCache(lambda key: Token.objects.select_related("user").filter(key=key).first())
+tokens: ChangeCache[str, Token] = ChangeCache(lambda key: Token.objects.select_related("user").filter(key=key).first())
 
 
 class CachedTokenAuthentication(TokenAuthentication):

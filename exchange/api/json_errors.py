@@ -94,7 +94,7 @@ def status_error_body(status: int) -> dict:
 
 
 def error_body(code: str, message: str, fields: dict[str, str] | None = None) -> dict:
-    body = {"code": code, "message": message}
+    body: dict[str, object] = {"code": code, "message": message}
     if fields:
         body["fields"] = fields
     return {"error": body}

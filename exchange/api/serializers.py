@@ -48,12 +48,12 @@ def shared(serializer_class: type[serializers.Serializer]) -> serializers.Serial
     return serializer_class()
 
 
-def validated(serializer_class: type[serializers.Serializer], data: object) -> dict:
+def validated(serializer_class: type, data: object) -> dict:
     """`data` validated by the class's shared instance; raises DRF's ValidationError like `is_valid` would."""
     return shared(serializer_class).run_validation(data)
 
 
-def represented(serializer_class: type[serializers.Serializer], instances: Iterable) -> list[dict]:
+def represented(serializer_class: type, instances: Iterable) -> list[dict]:
     """The instances as the class's shared instance represents them."""
     serializer = shared(serializer_class)
     return [serializer.to_representation(instance) for instance in instances]

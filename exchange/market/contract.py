@@ -88,7 +88,7 @@ def listening_owners_key() -> str:
 def checksum(bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> int:
     """CRC32 of the top CHECKSUM_LEVELS levels of each side, best first, interleaved bid then ask:
     `price:quantity` joined by `:`, amounts as the API writes them ("50000.01", "0.5")."""
-    parts = []
+    parts: list[str] = []
     for index in range(CHECKSUM_LEVELS):
         for side in (bids, asks):
             if index < len(side):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import cast
 
 import redis
 from django.utils import timezone
@@ -38,9 +39,11 @@ class DepthAnswers:
     depth requests/s.)"""
 
     def __init__(self) -> None:
-        self.published = ChangeCache(self._published_depth, lambda key: listener.published_generation(key[0]))
-        self.from_tables = ChangeCache(lambda key: represented(DepthSerializer, [tables.depth(*key)])[0],
-                                       lambda key: listener.results_generation(key[0].id))
+        self.published: ChangeCache[tuple[int, str, int], dict] = ChangeCache(
+            self._published_depth, lambda key: listener.published_generation(key[0]))
+        self.from_tables: ChangeCache[tuple[TradingPair, int], dict] = ChangeCache(
+            lambda key: represented(DepthSerializer, [tables.depth(*key)])[0],
+            lambda key: listener.results_generation(key[0].id))
 
     def get(self, pair: TradingPair, limit: int) -> dict:
         try:
@@ -48,7 +51,8 @@ class DepthAnswers:
         except redis.RedisError as error:
             _unpublished(error)
             depth = None
-        return depth if depth is not None else self.from_tables.get((pair, limit))
+        # The tables always answer: their depth is never None.
+        return depth if depth is not None else cast(dict, self.from_tables.get((pair, limit)))
 
     @staticmethod
     def _published_depth(key: tuple[int, str, int]) -> dict | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from typing import cast
 
 import redis
 
@@ -75,7 +76,8 @@ def _report(store: redis.Redis, command: EngineCommand, deadline: float, report:
             return False
         time.sleep(0.05)
     ticker = json.loads(store.get(ticker_key(symbol)) or "{}")
-    report(f"{symbol}: published at sequence {store.get(sequence_key(symbol))}: {store.hlen(book_key(symbol, 'buy'))}"
+    sequence = cast(str | None, store.get(sequence_key(symbol)))        # a client that reads text
+    report(f"{symbol}: published at sequence {sequence}: {store.hlen(book_key(symbol, 'buy'))}"
            f" bid and {store.hlen(book_key(symbol, 'sell'))} ask levels, {store.llen(trades_key(symbol))} recent"
            f" trades, {ticker.get('trade_count', 0)} trades in 24 h (last {ticker.get('last')})")
     return True

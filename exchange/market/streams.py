@@ -125,7 +125,8 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         except TimeoutError:
             pass
         self._uncount()
-        self.main_task.cancel()
+        if self.main_task is not None:
+            self.main_task.cancel()
 
     async def leave_groups(self) -> None:
         """Stops the messages of the groups the stream joined."""

@@ -32,7 +32,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 
 import requests
 from django.conf import settings
@@ -43,7 +42,7 @@ from rest_framework.authtoken.models import Token
 
 from exchange.models import Divergence, Order, Trade, TradingPair
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = settings.BASE_DIR
 GUIDE_ALERTS = ("HighLatency", "CircuitBreakerOpen", "HighErrorRate")
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 

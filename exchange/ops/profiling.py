@@ -13,6 +13,7 @@ import threading
 import time
 import tracemalloc
 from collections import Counter
+from types import FrameType
 
 SAMPLE_SECONDS = 0.005
 TRACEMALLOC_FRAMES = 10
@@ -44,10 +45,11 @@ def cpu_profile(seconds: float) -> str:
     stacks: Counter[str] = Counter()
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        for ident, frame in sys._current_frames().items():
+        for ident, top in sys._current_frames().items():
             if ident == me:
                 continue
             frames = []
+            frame: FrameType | None = top
             while frame is not None:
                 code = frame.f_code
                 frames.append(f"{code.co_name} ({code.co_filename}:{frame.f_lineno})")

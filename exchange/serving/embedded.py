@@ -30,7 +30,7 @@ REDIS_START_TIMEOUT_SECONDS = 10.0
 
 def default_var_dir() -> Path:
     """`EXCHANGE_VAR_DIR`, or `var/` at the repository root: where local runtime data lives."""
-    return Path(os.environ.get("EXCHANGE_VAR_DIR") or Path(__file__).resolve().parent.parent / "var")
+    return Path(os.environ.get("EXCHANGE_VAR_DIR") or Path(__file__).resolve().parents[2] / "var")
 
 
 class EmbeddedServerError(RuntimeError):

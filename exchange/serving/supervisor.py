@@ -99,7 +99,7 @@ class Supervisor:
                 if now >= running.restart_at:
                     self.start(running)
                 continue
-            code = running.process.poll()
+            code = running.process.poll() if running.process is not None else None
             if code is None:
                 continue
             if now - running.started_at >= STABLE_AFTER_SECONDS:
@@ -111,21 +111,21 @@ class Supervisor:
     def stop_all(self) -> None:
         """SIGTERM each stage's children, wait for them up to the stage's deadline, SIGKILL what is left."""
         for stage in sorted({running.child.stop_stage for running in self.running.values()}):
-            members = [running for running in self.running.values()
+            members = [(running, running.process) for running in self.running.values()
                        if running.child.stop_stage == stage and running.process is not None]
-            for running in members:
-                signal_group(running.process, signal.SIGTERM)
-            for running in members:
-                self.wait_or_kill(running)
+            for _, process in members:
+                signal_group(process, signal.SIGTERM)
+            for running, process in members:
+                self.wait_or_kill(running.child, process)
 
-    def wait_or_kill(self, running: Running) -> None:
+    def wait_or_kill(self, child: ChildProcess, process: subprocess.Popen) -> None:
         try:
-            running.process.wait(running.child.stop_seconds)
+            process.wait(child.stop_seconds)
         except subprocess.TimeoutExpired:
-            self.write(f"{running.child.name} did not stop in {running.child.stop_seconds:g} s; killing it")
-            signal_group(running.process, signal.SIGKILL)
-            running.process.wait()
-        self.write(f"{running.child.name} stopped")
+            self.write(f"{child.name} did not stop in {child.stop_seconds:g} s; killing it")
+            signal_group(process, signal.SIGKILL)
+            process.wait()
+        self.write(f"{child.name} stopped")
 
     def record_pids(self) -> None:
         """Each process as (pid, start time): a pid alone may name another process after it is reused."""

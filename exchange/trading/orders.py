@@ -131,7 +131,9 @@ def place_orders(owner: User, new_orders: Sequence[NewOrder], wait_seconds: floa
         raise OrderRejected(f"a batch holds 1 to {MAX_BATCH_SIZE} orders, not {len(new_orders)}",
                             code="invalid_batch_size", field="orders")
     pairs = _pairs_by_symbol([new_order.pair for new_order in new_orders])
-    orders, errors, client_ids = [], {}, set()
+    orders: list[Order] = []
+    errors: dict[int, OrderRejected] = {}
+    client_ids: set[str] = set()
     for index, new_order in enumerate(new_orders):
         try:
             orders.append(_checked_order(owner, new_order, pairs))

@@ -9,7 +9,8 @@ from exchange.listener import ChangeCache
 from exchange.models import TradingPair
 
 # Pairs change only through the admin, and every change empties this cache in every process at its commit.
-pairs_cache = ChangeCache(lambda symbol: TradingPair.objects.filter(symbol=symbol).first())
+pairs_cache: ChangeCache[str, TradingPair] = ChangeCache(
+    lambda symbol: TradingPair.objects.filter(symbol=symbol).first())
 
 
 class PairSpec(NamedTuple):

@@ -6,6 +6,7 @@ its minimum notional, whether it trades) are checked by `exchange.trading.orders
 
 import re
 from decimal import Decimal
+from typing import TypeGuard
 
 from rest_framework import serializers
 
@@ -62,7 +63,7 @@ class OrderPlacementSerializer(StrictSerializer):
         pair, price, quantity = data.get("pair"), data.get("price"), data.get("quantity")
         if type(pair) is not str or not PLAIN_SYMBOL.fullmatch(pair) or not _plain_positive(quantity):
             return None
-        if not (price is None or _plain_positive(price)):
+        if price is not None and not _plain_positive(price):
             return None
         choices = {name: data.get(name, default) for name, default in PLACEMENT_CHOICE_DEFAULTS.items()}
         if any(type(value) is not str or value not in PLACEMENT_CHOICES[name] for name, value in choices.items()):
@@ -96,7 +97,7 @@ PLACEMENT_CHOICES = {"side": set(Order.Side.values), "type": set(Order.Type.valu
                      "time_in_force": set(Order.TimeInForce.values), "self_trade": set(Order.SelfTrade.values)}
 
 
-def _plain_positive(amount) -> bool:
+def _plain_positive(amount: object) -> TypeGuard[str]:
     return type(amount) is str and PLAIN_AMOUNT.fullmatch(amount) is not None and Decimal(amount) > 0
 
 
