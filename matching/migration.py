@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from matching.adaptive_book import AdaptiveOrderBook
 from matching.circuit_breaker import BreakerSettings, CircuitBreaker
 from matching.engine import OrderBook
-from matching.health import BookHealth
+from matching.book_health import BookHealth
 from matching.legacy_book import LegacyOrderBook
 from matching.orders import BookSnapshot, Command, Event, book_call, command_from_call
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from django.db import connection
 from psycopg2.extras import execute_values
 
-from matching.health import BookHealth
+from matching.book_health import BookHealth
 
 if TYPE_CHECKING:
     from matching_worker.pairs import PairRuntime
