@@ -21,9 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from matching.adaptive_book import AdaptiveOrderBook
+from matching.book_health import BookHealth
 from matching.circuit_breaker import BreakerSettings, CircuitBreaker
 from matching.engine import OrderBook
-from matching.book_health import BookHealth
 from matching.legacy_book import LegacyOrderBook
 from matching.orders import BookSnapshot, Command, Event, book_call, command_from_call
 
