@@ -34,6 +34,11 @@ def test_the_wheel_holds_what_every_role_runs(tmp_path):
     assert any(name.startswith("migrations_admin/migrations/0001") for name in names)
     assert "benchmarks/http_load.py" in names and "matching/adaptive_book.py" in names
     assert not any(name.startswith("tests/") for name in names)
+    shipped = {str(path.relative_to(ROOT)) for app in ("exchange", "migrations_admin")
+               for folder in ("templates", "static") for path in (ROOT / app / folder).rglob("*") if path.is_file()}
+    assert {"exchange/templates/exchange/market.html", "exchange/static/vendor/uplot-1.6.32/uPlot.iife.min.js",
+            "migrations_admin/templates/migrations_admin/control.html"} <= shipped
+    assert shipped - names == set(), "the screens' templates and static files must be in the wheel"
 
 
 def test_collectstatic_as_the_image_runs_it(tmp_path):
