@@ -127,7 +127,14 @@ CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
 # HTTPS in production (`manage.py check --deploy` passes with these defaults). Where TLS ends at a proxy or load
 # balancer, SECURE_PROXY_SSL_HEADER names the header it sets, e.g. X-Forwarded-Proto; only set it if the proxy
 # always sets or strips that header. Health probes and the metrics scraper may use plain HTTP.
-SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", PRODUCTION)
+TLS_AT_PROXY = bool(envstr("SECURE_PROXY_SSL_HEADER"))
+# Behind the proxy, only what came through it over plain HTTP is redirected (`exchange.serving.production`,
+# `ProxiedHttpsRedirectMiddleware`): a call from inside the cluster (`http://trading-service:8080/admin/...`, the
+# deployment guide's operator calls) never passed the proxy and is served as it came. Django's own redirect would
+# send it to https://trading-service:8080/, where nothing speaks TLS; so it is off there, and its deploy check
+# (security.W008) with it.
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", PRODUCTION and not TLS_AT_PROXY)
+SILENCED_SYSTEM_CHECKS = ["security.W008"] if PRODUCTION and TLS_AT_PROXY and not SECURE_SSL_REDIRECT else []
 SECURE_REDIRECT_EXEMPT = [r"^health$", r"^live$", r"^ready$", r"^metrics$"]
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 31_536_000 if PRODUCTION else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
@@ -185,6 +192,7 @@ MIDDLEWARE = [
     "exchange.api.json_errors.JsonErrorsMiddleware",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "exchange.serving.production.ProxiedHttpsRedirectMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -2,6 +2,8 @@
 ConfigMap's, the Secret's and its own environment (TRADING_ENV=production included), only the database, Redis
 and ports pointed at this machine's test servers; every probe it declares must answer. The prepare Job must
 complete."""
+import http.client
+import json
 import os
 import signal
 import subprocess
@@ -92,6 +94,29 @@ def probe_passes(probe: dict, env: dict[str, str], ports: dict[str, int]) -> boo
         return False
 
 
+def in_cluster_call(port: int, path: str, token: str, forwarded_proto: str | None = None) -> tuple[int, dict, str]:
+    """A pod's call to the web's Service, as the deployment guide's operator makes it (`curl
+    http://trading-service:8080/...`): plain HTTP, the Service's name as the host; redirects not followed."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    headers = {"Host": f"trading-service:{port}", "Authorization": f"Token {token}"}
+    if forwarded_proto is not None:
+        headers["X-Forwarded-Proto"] = forwarded_proto              # what the Ingress adds
+    try:
+        connection.request("GET", path, headers=headers)
+        answer = connection.getresponse()
+        return answer.status, {name.lower(): value for name, value in answer.getheaders()}, answer.read().decode()
+    finally:
+        connection.close()
+
+
+def staff_token() -> str:
+    from django.contrib.auth.models import User
+    from rest_framework.authtoken.models import Token
+
+    operator = User.objects.create_user("k8s-operator", is_staff=True)
+    return Token.objects.create(user=operator).key
+
+
 @pytest.fixture
 def redis_url(settings):
     return settings.REDIS_URL
@@ -119,6 +144,10 @@ def test_every_container_starts_as_its_manifest_says_and_its_probes_answer(redis
                                                 start_new_session=True), env)
         failing = {name: probe_answers(found[name]["container"], env, ports) for name, (_, env) in processes.items()}
         exited = {name: process.returncode for name, (process, _) in processes.items() if process.poll() is not None}
+        token = staff_token()
+        inside = in_cluster_call(ports["http"], "/admin/migration/status", token)
+        through_the_ingress = in_cluster_call(ports["http"], "/admin/migration/status", token, "http")
+        secure = in_cluster_call(ports["http"], "/admin/migration/status", token, "https")
     finally:
         for process, _ in processes.values():
             if process.poll() is None:
@@ -131,3 +160,10 @@ def test_every_container_starts_as_its_manifest_says_and_its_probes_answer(redis
     logs = {name: Path(tmp_path / f"{name}.log").read_text()[-1500:] for name in processes}
     assert exited == {}, f"exited: {exited}\n{logs}"
     assert {name: kinds for name, kinds in failing.items() if kinds} == {}, logs
+    # TLS ends at the Ingress: a call from inside the cluster is served as it came, over plain HTTP...
+    assert inside[0] == 200, inside
+    assert {pair["pair"] for pair in json.loads(inside[2])} >= {"BTCUSDT"}
+    # ...while what reached the Ingress over plain HTTP is sent to HTTPS, and HTTPS gets HSTS.
+    assert through_the_ingress[0] == 301, through_the_ingress
+    assert through_the_ingress[1]["location"] == f"https://trading-service:{ports['http']}/admin/migration/status"
+    assert secure[0] == 200 and "max-age=31536000" in secure[1]["strict-transport-security"]

@@ -74,3 +74,45 @@ def test_the_metrics_need_the_scrapers_token_when_one_is_set(client, settings):
 
     assert (refused.status_code, refused.json()["error"]["code"]) == (401, "not_authenticated")
     assert served.status_code == 200 and b"django_http_requests" in served.content
+
+
+def test_behind_a_tls_proxy_production_starts_and_leaves_the_redirect_to_the_proxy_aware_one():
+    """TLS at the Ingress: Django's own redirect (and its deploy check) is off, the proxy-aware one on."""
+    check = SERVE_CHECK + "; from django.conf import settings; print(settings.SECURE_SSL_REDIRECT)"
+    environment = {key: value for key, value in os.environ.items() if key not in SAFE_PRODUCTION}
+    result = subprocess.run([sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True,
+                            env={**environment, **SAFE_PRODUCTION, "SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto"})
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(("forwarded", "path", "status"), [
+    (None, "/api/pairs/", 200),                 # from inside the cluster: never passed the proxy
+    ("https", "/api/pairs/", 200),
+    ("http", "/api/pairs/", 301),               # reached the proxy over plain HTTP
+    ("http, https", "/api/pairs/", 301),        # the first proxy's word counts, as Django reads it
+    ("http", "/live", 200),                     # the probes' paths are exempt
+], ids=["inside", "https", "http", "chain", "exempt"])
+@pytest.mark.django_db
+def test_only_what_came_through_the_proxy_over_plain_http_is_redirected(settings, forwarded, path, status):
+    from django.test import Client
+
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.SECURE_SSL_REDIRECT = False
+    headers = {} if forwarded is None else {"HTTP_X_FORWARDED_PROTO": forwarded}
+    answer = Client().get(path, HTTP_HOST="trading-service:8080", **headers)
+
+    assert answer.status_code == status
+    if status == 301:
+        assert answer["Location"] == f"https://trading-service:8080{path}"
+
+
+@pytest.mark.django_db
+def test_without_a_proxy_named_nothing_is_redirected_by_the_proxy_aware_middleware(settings):
+    from django.test import Client
+
+    settings.SECURE_SSL_REDIRECT = False
+    answer = Client().get("/api/pairs/", HTTP_X_FORWARDED_PROTO="http")
+
+    assert answer.status_code == 200
