@@ -37,8 +37,9 @@ class ProxiedHttpsRedirectMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
-        proxy = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
-        self.header, self.secure_value = proxy if proxy else (None, None)
+        proxy: tuple[str, str] | None = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
+        self.header: str | None = proxy[0] if proxy else None
+        self.secure_value = proxy[1] if proxy else "https"
         self.exempt = [re.compile(pattern) for pattern in settings.SECURE_REDIRECT_EXEMPT]
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
