@@ -109,6 +109,49 @@ def in_cluster_call(port: int, path: str, token: str, forwarded_proto: str | Non
         connection.close()
 
 
+def scraped_by_prometheus(port: int, tmp_path: Path) -> dict:
+    """Debian's Prometheus with the shipped scrape job and rules, pointed at this web container, the token file where
+    the Secret would be mounted: what it saw of the target, the rules and the exchange's series."""
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    config.pop("alerting")                                   # no Alertmanager here
+    config["rule_files"] = [str(ROOT / "deploy" / "prometheus" / "alerts.yml")]
+    (job,) = config["scrape_configs"]
+    job["static_configs"] = [{"targets": [f"127.0.0.1:{port}"]}]
+    job["scrape_interval"] = "1s"
+    (tmp_path / "token").write_text(SECRETS["METRICS_TOKEN"])
+    job["authorization"]["credentials_file"] = str(tmp_path / "token")
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    api = free_port()
+    prometheus = subprocess.Popen(["prometheus", f"--config.file={tmp_path / 'prometheus.yml'}",
+                                   f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{api}"],
+                                  stdout=subprocess.DEVNULL, stderr=open(tmp_path / "prometheus.log", "w"))
+    try:
+        deadline, seen = time.monotonic() + 60, {}
+        while time.monotonic() < deadline:
+            seen = prometheus_view(api)
+            if seen.get("health") == "up" and seen.get("trading_series"):
+                break
+            time.sleep(1)
+        return seen
+    finally:
+        prometheus.terminate()
+        prometheus.wait(20)
+
+
+def prometheus_view(api: int) -> dict:
+    def ask(path: str) -> dict:
+        with urllib.request.urlopen(f"http://127.0.0.1:{api}{path}", timeout=5) as answer:
+            return json.loads(answer.read())["data"]
+    try:
+        targets = ask("/api/v1/targets")["activeTargets"]
+        rules = [rule["name"] for group in ask("/api/v1/rules")["groups"] for rule in group["rules"]]
+        series = ask("/api/v1/query?query=count(%7B__name__%3D~%22trading_.%2A%22%7D)")["result"]
+    except (urllib.error.URLError, OSError, KeyError, ValueError):
+        return {}
+    return {"health": targets[0]["health"] if targets else None, "error": targets[0]["lastError"] if targets else "",
+            "rules": rules, "trading_series": int(series[0]["value"][1]) if series else 0}
+
+
 def staff_token() -> str:
     from django.contrib.auth.models import User
     from rest_framework.authtoken.models import Token
@@ -148,6 +191,7 @@ def test_every_container_starts_as_its_manifest_says_and_its_probes_answer(redis
         inside = in_cluster_call(ports["http"], "/admin/migration/status", token)
         through_the_ingress = in_cluster_call(ports["http"], "/admin/migration/status", token, "http")
         secure = in_cluster_call(ports["http"], "/admin/migration/status", token, "https")
+        scraped = scraped_by_prometheus(ports["http"], tmp_path)
     finally:
         for process, _ in processes.values():
             if process.poll() is None:
@@ -167,3 +211,6 @@ def test_every_container_starts_as_its_manifest_says_and_its_probes_answer(redis
     assert through_the_ingress[0] == 301, through_the_ingress
     assert through_the_ingress[1]["location"] == f"https://trading-service:{ports['http']}/admin/migration/status"
     assert secure[0] == 200 and "max-age=31536000" in secure[1]["strict-transport-security"]
+    # Prometheus, with the shipped job and the token where the Secret is mounted, scrapes production's /metrics.
+    assert scraped.get("health") == "up", scraped
+    assert scraped["trading_series"] > 0 and len(scraped["rules"]) == 7, scraped
