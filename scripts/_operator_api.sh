@@ -29,20 +29,30 @@ is_percentage() {
     [[ "$1" =~ ^[0-9]+$ ]] && [ "$1" -le 100 ] || die "$2=$1 is not a percentage from 0 to 100"
 }
 
-# api METHOD PATH [JSON]: prints the answer; on an HTTP error prints it to stderr and returns 1.
-api() {
-    local method="$1" path="$2" body="${3:-}" answer status
-    local args=(-sS -X "$method" -w '\n%{http_code}' -H "Accept: application/json")
-    [ -n "$TOKEN" ] && args+=(-H "Authorization: Token $TOKEN")
-    [ -n "$body" ] && args+=(-H "Content-Type: application/json" -d "$body")
-    answer="$(curl "${args[@]}" "$BASE_URL$path")" || { echo "cannot reach $BASE_URL" >&2; return 1; }
+# fetch METHOD PATH [curl arguments...]: prints the answer's body. Anything but a 2xx with a body (a redirect, an
+# error, an empty answer, nobody answering) prints the URL and the status to stderr and returns 1: a script must
+# never read a failure as an answer.
+fetch() {
+    local method="$1" path="$2" answer status
+    shift 2
+    answer="$(curl -sS -X "$method" -w '\n%{http_code}' "$@" "$BASE_URL$path")" || {
+        echo "$method $BASE_URL$path: cannot reach the service" >&2; return 1; }
     status="${answer##*$'\n'}"
     answer="${answer%$'\n'*}"
-    if [ "$status" -ge 400 ]; then
-        echo "$method $path: HTTP $status: $answer" >&2
+    if [ "$status" -lt 200 ] || [ "$status" -ge 300 ] || [ -z "$answer" ]; then
+        echo "$method $BASE_URL$path: HTTP $status: ${answer:-empty answer}" >&2
         return 1
     fi
     echo "$answer"
+}
+
+# api METHOD PATH [JSON]: the operator API's answer (`fetch`'s rules).
+api() {
+    local method="$1" path="$2" body="${3:-}"
+    local args=(-H "Accept: application/json")
+    [ -n "$TOKEN" ] && args+=(-H "Authorization: Token $TOKEN")
+    [ -n "$body" ] && args+=(-H "Content-Type: application/json" -d "$body")
+    fetch "$method" "$path" "${args[@]}"
 }
 
 # pair_status PAIR: the pair's object of GET /admin/migration/status.

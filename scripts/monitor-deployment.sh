@@ -48,39 +48,55 @@ fi
 
 # metrics_figures: "<answers> <5xx answers> <worst order processing p95 in seconds>" from /metrics.
 metrics_figures() {
-    local args=(-sS -f)
+    local args=() text
     [ -n "${METRICS_TOKEN:-}" ] && args+=(-H "Authorization: Bearer $METRICS_TOKEN")
-    curl "${args[@]}" "$BASE_URL/metrics" | awk '
+    text="$(fetch GET /metrics "${args[@]}")" || return 1
+    awk '
         /^django_http_responses_total_by_status_total\{/ { total += $NF; if ($0 ~ /status="5/) errors += $NF }
         /^trading_order_processing_latency_p95\{/ { if ($NF > p95) p95 = $NF }
-        END { printf "%d %d %.9f\n", total, errors, p95 }'
+        END { printf "%d %d %.9f\n", total, errors, p95 }' <<<"$text"
 }
 
-breaker_trips() {
-    api GET /admin/circuit-breaker/status | jq '[.[].breaker_trips] | add // 0'
+breakers_json() {
+    local answer
+    answer="$(api GET /admin/circuit-breaker/status)" || return 1
+    jq -e 'if type == "array" then . else error("not a list of breakers") end' <<<"$answer" || {
+        echo "GET $BASE_URL/admin/circuit-breaker/status: not a list of breakers: $answer" >&2; return 1; }
 }
 
 failures=()
 fail() { failures+=("$1"); }
-read -r first_total first_errors _ <<<"$(metrics_figures)" || die "cannot read $BASE_URL/metrics"
-first_trips="$(breaker_trips)" || die "cannot read the breakers (is EXCHANGE_TOKEN a staff token?)"
+figures="$(metrics_figures)" || die "cannot read $BASE_URL/metrics (METRICS_TOKEN?)"
+read -r first_total first_errors _ <<<"$figures"
+breakers_now="$(breakers_json)" || die "cannot read the breakers (is EXCHANGE_TOKEN a staff token?)"
+first_trips="$(jq '[.[].breaker_trips] | add // 0' <<<"$breakers_now")"
 deadline=$((SECONDS + DURATION))
 echo "watching ${ENVIRONMENT} at $BASE_URL for ${DURATION}s"
 while :; do
-    health="$(curl -sS "$BASE_URL/health" | jq -r .status 2>/dev/null || echo unreachable)"
-    read -r total errors p95 <<<"$(metrics_figures || echo "0 0 0")"
+    # /health answers 503 with its report when something is down: that report is read, not an error.
+    health="$(curl -sS "$BASE_URL/health" | jq -r '.status // empty' 2>/dev/null || true)"
+    health="${health:-unreachable}"
+    if figures="$(metrics_figures)"; then
+        read -r total errors p95 <<<"$figures"
+    else
+        fail "metrics unreadable at $(date -u +%T)"; total=$first_total errors=$first_errors p95=0
+    fi
     answers=$((total - first_total)) failed=$((errors - first_errors))
     error_rate="$(awk -v a="$answers" -v f="$failed" 'BEGIN { printf "%.6f", (a > 0 ? f / a : 0) }')"
     p95_ms="$(awk -v s="$p95" 'BEGIN { printf "%.3f", s * 1000 }')"
-    breakers="$(api GET /admin/circuit-breaker/status | jq -r '[.[] | select(.breaker_state != "closed") | .pair] | join(",")')"
-    trips=$(( $(breaker_trips) - first_trips ))
+    if breakers_now="$(breakers_json)"; then
+        breakers="$(jq -r '[.[] | select(.breaker_state != "closed") | .pair] | join(",")' <<<"$breakers_now")"
+        trips=$(( $(jq '[.[].breaker_trips] | add // 0' <<<"$breakers_now") - first_trips ))
+    else
+        fail "breakers unreadable at $(date -u +%T)"; breakers="unknown" trips=0
+    fi
     ready="-"
     [ -n "$DEPLOYMENT" ] && ready="$(kube get "deployment/$DEPLOYMENT" -o "jsonpath={.status.readyReplicas}/{.spec.replicas}")"
     echo "$(date -u +%FT%TZ) health=$health errors=$failed/$answers ($error_rate) p95=${p95_ms}ms open=${breakers:-none} trips=$trips ready=$ready"
     [ "$health" = ok ] || fail "health $health at $(date -u +%T)"
     awk -v r="$error_rate" -v m="$MAX_ERROR_RATE" 'BEGIN { exit !(r >= m && r > 0) }' && fail "error rate $error_rate"
     awk -v p="$p95_ms" -v m="$MAX_P95_MS" 'BEGIN { exit !(p >= m) }' && fail "order processing p95 ${p95_ms} ms"
-    [ -z "$breakers" ] || fail "breakers open: $breakers"
+    [ -z "$breakers" ] || [ "$breakers" = unknown ] || fail "breakers open: $breakers"
     [ "$trips" -eq 0 ] || fail "$trips breaker trips"
     if [ -n "$DEPLOYMENT" ]; then
         [[ "$ready" =~ ^([0-9]+)/([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" = "${BASH_REMATCH[2]}" ] || \

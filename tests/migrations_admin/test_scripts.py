@@ -1,8 +1,11 @@
 """The guide's scripts against a live server: canary-rollout steps a pair through the operator API and
-monitor-migration prints its status; bad flags are clear errors."""
+monitor-migration prints its status; bad flags are clear errors; a redirect, an error or an empty answer is never
+read as an answer."""
 
 import os
 import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -72,3 +75,41 @@ def test_scripts_need_a_staff_token(operator_env):
 
     assert result.returncode == 1
     assert "HTTP 401" in result.stderr
+
+
+class Redirecting(BaseHTTPRequestHandler):
+    """A service that answers every request with a redirect and no body: what production answered plain HTTP."""
+
+    def do_GET(self):  # noqa: N802 - the handler's name is http.server's
+        self.send_response(301)
+        self.send_header("Location", "https://example.invalid/")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_POST = do_GET
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def redirecting_service():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirecting)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.mark.parametrize("argv", [
+    ["monitor-deployment.sh", "--environment=local", "--duration=1s", "--interval=1s"],
+    ["monitor-migration.sh", "--pair=BTCUSDT", "--duration=1s", "--interval=1s"],
+    ["canary-rollout.sh", "--pair=BTCUSDT", "--start=10", "--target=20", "--step=10", "--interval=1s"],
+], ids=["monitor-deployment", "monitor-migration", "canary-rollout"])
+def test_a_redirect_is_a_failure_that_names_the_url_and_the_status(redirecting_service, argv):
+    result = subprocess.run([str(SCRIPTS / argv[0]), *argv[1:]], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "EXCHANGE_URL": redirecting_service, "EXCHANGE_TOKEN": "t"})
+
+    assert result.returncode != 0, result.stdout
+    assert f"{redirecting_service}/" in result.stderr and "HTTP 301" in result.stderr, result.stderr
+    assert "PASS" not in result.stdout
