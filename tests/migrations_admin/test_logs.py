@@ -81,6 +81,8 @@ def test_the_performance_report_is_what_the_guides_latency_grep_finds():
 
     (line,) = grep("latency|throughput", stream.getvalue())
     assert json.loads(line)["event"] == "performance_report" and json.loads(line)["component"] == "matching-worker"
+    # One shape per field across every line, as Elasticsearch maps it: `pairs` is the list of symbols elsewhere.
+    assert "pairs" not in json.loads(line) and isinstance(json.loads(line)["pair_figures"], dict)
 
 
 def test_a_request_carries_its_id_to_the_response_and_to_its_log_lines(staff_api, btc, log_file):

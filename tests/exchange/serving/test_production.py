@@ -116,3 +116,24 @@ def test_without_a_proxy_named_nothing_is_redirected_by_the_proxy_aware_middlewa
     answer = Client().get("/api/pairs/", HTTP_X_FORWARDED_PROTO="http")
 
     assert answer.status_code == 200
+
+
+@pytest.mark.parametrize(("version", "refused"), [(130010, True), (139999, True), (140000, False), (180001, False)])
+def test_a_postgresql_older_than_14_is_refused_by_name(version, refused):
+    from exchange.serving.preparation import refuse_unsupported_postgres
+
+    if refused:
+        with pytest.raises(CommandError, match=r"PostgreSQL 13\.\d+ is too old: the exchange needs PostgreSQL 14"):
+            refuse_unsupported_postgres(version)
+    else:
+        refuse_unsupported_postgres(version)
+
+
+@pytest.mark.django_db
+def test_this_machines_postgresql_is_accepted():
+    from django.db import connection
+
+    from exchange.serving.preparation import postgres_version, refuse_unsupported_postgres
+
+    assert postgres_version() == connection.pg_version
+    refuse_unsupported_postgres(postgres_version())
