@@ -13,19 +13,21 @@ run: .venv/.installed
 test: .venv/.installed test-tools
 	$(PYTHON) -m pytest -q
 
-# promtool and amtool, which the tests run on deploy/prometheus and deploy/alertmanager, and Chromium, which the
-# browser tests of the control screens drive (tests/browser): Debian's packages,
+# promtool and amtool, which the tests run on deploy/prometheus and deploy/alertmanager, Chromium, which the
+# browser tests of the control screens drive (tests/browser), and podman with what it needs to build and run the
+# image here (tests/containers, scripts/build-image.sh): Debian's packages,
 # installed once when this runs as root (apt's lists are refreshed only if the first try fails). kubectl, whose
 # built-in kustomize renders k8s/ in the tests, comes with these machines; Debian's kubernetes-client is older
 # than the kustomize features k8s/ uses, so a machine without kubectl needs it from Kubernetes' own packages.
 test-tools:
-	@command -v promtool >/dev/null && command -v amtool >/dev/null && command -v chromium >/dev/null || { \
+	@command -v promtool >/dev/null && command -v amtool >/dev/null && command -v chromium >/dev/null && \
+	  command -v podman >/dev/null && command -v mmdebstrap >/dev/null && command -v runc >/dev/null || { \
 	  [ "$$(id -u)" = 0 ] && { $(APT_INSTALL) || { apt-get update -q >/dev/null && $(APT_INSTALL); }; }; } || \
-	  echo "promtool, amtool or chromium missing: install Debian's prometheus, prometheus-alertmanager, chromium"
+	  echo "missing: install Debian's prometheus, prometheus-alertmanager, chromium, podman, runc, mmdebstrap"
 	@command -v kubectl >/dev/null || echo "kubectl missing: the tests of k8s/ need kubectl 1.27 or newer"
 
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus \
-	prometheus-alertmanager chromium >/dev/null
+	prometheus-alertmanager chromium podman runc iptables catatonit mmdebstrap >/dev/null
 
 test-adaptive: .venv/.installed
 	$(PYTHON) -m pytest -q tests/matching -k adaptive
@@ -43,14 +45,13 @@ benchmark-trading: .venv/.installed
 validate-deployment: .venv/.installed test-tools
 	$(PYTHON) manage.py validate_deployment $(ARGS)
 
-# The image of every role (Dockerfile): the engine compile-checked first, then `docker build`, which needs a
-# Docker daemon that can pull $(PYTHON_IMAGE); where there is none the target fails and says so.
+# The image of every role (Dockerfile): the engine compile-checked first, then `docker build` where a Docker
+# daemon answers; elsewhere podman, from a base image made of Debian's packages (scripts/build-image.sh).
 IMAGE ?= adaptive-trading:$(shell git describe --always --dirty 2>/dev/null || echo dev)
 build-adaptive: .venv/.installed
 	$(PYTHON) -m compileall -q matching && $(PYTHON) -c "import matching.adaptive_book"
-	@command -v docker >/dev/null || { echo "build-adaptive: no docker here: the image $(IMAGE) was not built" >&2; exit 1; }
-	@docker info >/dev/null 2>&1 || { echo "build-adaptive: no Docker daemon reachable: the image $(IMAGE) was not built" >&2; exit 1; }
-	docker build -t $(IMAGE) .
+	@if command -v docker >/dev/null && docker info >/dev/null 2>&1; then docker build -t $(IMAGE) .; \
+	  else scripts/build-image.sh --tag=localhost/$(IMAGE); fi
 
 lint: .venv/.installed
 	.venv/bin/ruff check .

@@ -22,6 +22,12 @@ def test_help(script):
     assert result.returncode == 0 and "--dry-run" in result.stdout
 
 
+def test_the_image_build_says_how_and_refuses_a_flag_it_does_not_know():
+    assert "--tag=" in run("scripts/build-image.sh", "--help").stdout
+    refused = run("scripts/build-image.sh", "--bogus")
+    assert refused.returncode == 2 and "unknown flag --bogus" in refused.stderr
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["deploy.sh", "--enable-migration=false"], "--config=<preset> is required"),
     (["deploy.sh", "--config=fast", "--enable-migration=false"], "--config=fast is not a preset"),
