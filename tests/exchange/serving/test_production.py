@@ -137,3 +137,15 @@ def test_this_machines_postgresql_is_accepted():
 
     assert postgres_version() == connection.pg_version
     refuse_unsupported_postgres(postgres_version())
+
+
+@pytest.mark.django_db
+def test_the_redirect_never_sends_a_client_to_a_host_the_exchange_does_not_serve(settings):
+    """The target is built from the checked host: a forged Host is refused (400), not redirected to."""
+    from django.test import Client
+
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.ALLOWED_HOSTS = ["trading.example.com"]
+    answer = Client().get("//evil.example/x", HTTP_HOST="evil.example", HTTP_X_FORWARDED_PROTO="http")
+
+    assert answer.status_code == 400 and "Location" not in answer
