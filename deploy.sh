@@ -4,8 +4,9 @@
 #       [--layout=production|blue|green] [--namespace=trading] [--timeout=600s] [--dry-run | --render]
 # Applies k8s/base (configuration, Services, workers, Celery, policies) with every image set to --image, the
 # preset and the master switch of migrations in the ConfigMap (MIGRATION_PRESET, ADAPTIVE_ORDER_BOOKS_ENABLED),
-# runs the prepare Job (migrations, admin user) and waits for it, applies the web of --layout, waits for every
-# rollout, then runs /app/health-check in the web. Presets: conservative, production, aggressive, testing,
+# runs the prepare Job (migrations, admin user) and waits for it, applies the web of --layout, creates the web's
+# Service (k8s/service) only if it is missing (its selector is the blue-green switch: a redeploy keeps it), waits
+# for every rollout, then runs /app/health-check in the web. Presets: conservative, production, aggressive, testing,
 # high_volume. The Secret trading-secrets must exist (docs/production.md). --dry-run prints every kubectl call;
 # --render prints the manifests it would apply.
 set -euo pipefail
@@ -51,6 +52,10 @@ apply_rendered k8s/base "$IMAGE" "s#^  MIGRATION_PRESET: .*#  MIGRATION_PRESET: 
     "s#^  ADAPTIVE_ORDER_BOOKS_ENABLED: .*#  ADAPTIVE_ORDER_BOOKS_ENABLED: \"$ENABLE\"#"
 kube wait --for=condition=complete job/prepare-exchange --timeout="${TIMEOUT}s"
 apply_rendered "k8s/web/$LAYOUT" "$IMAGE"
+# The web's Service only when it is missing: its selector is the blue-green switch, which a redeploy must keep.
+if [ "$DRY_RUN" = render ] || ! kube get service trading-service -o name; then
+    apply_rendered k8s/service "$IMAGE"
+fi
 web=trading-service
 [ "$LAYOUT" = production ] || web="trading-service-$LAYOUT"
 # The processes read the ConfigMap when they start: those already running restart to take the new one.

@@ -19,7 +19,7 @@ K8S = ROOT / "k8s"
 KUBERNETES_VERSION = "1.32.0"
 VARIANTS = {"production": "production/adaptive-trading-service.yaml", "blue": "blue/adaptive-trading-service.yaml",
             "green": "green/adaptive-trading-service.yaml", "canary": "canary/adaptive-trading-canary.yaml"}
-KUSTOMIZATIONS = ["base", *(f"web/{variant}" for variant in VARIANTS)]
+KUSTOMIZATIONS = ["base", "service", *(f"web/{variant}" for variant in VARIANTS)]
 
 
 def kubectl() -> str:
@@ -87,7 +87,7 @@ def test_every_manifest_and_every_render_validates_against_the_kubernetes_schema
 
 
 def test_the_blue_green_switch_changes_only_the_services_selector(rendered):
-    service = by_kind(documents(render("base")), "Service")["trading-service"]
+    service = by_kind(documents(render("service")), "Service")["trading-service"]
     switched = copy.deepcopy(service)
     # kubectl patch service trading-service -p '{"spec":{"selector":{"version":"green"}}}'
     switched["spec"]["selector"].update({"version": "green"})
@@ -106,7 +106,7 @@ def test_the_blue_green_switch_changes_only_the_services_selector(rendered):
 
 
 def test_production_and_canary_pods_share_the_service_but_not_their_deployments(rendered):
-    selector = by_kind(documents(render("base")), "Service")["trading-service"]["spec"]["selector"]
+    selector = by_kind(documents(render("service")), "Service")["trading-service"]["spec"]["selector"]
     deployments = by_kind(rendered, "Deployment")
     production, canary = deployments["trading-service"], deployments["trading-service-canary"]
 
@@ -208,3 +208,13 @@ def test_the_pages_open_their_websockets_where_the_ingress_routes_them(rendered)
     assert config["data"]["WEBSOCKET_URL"] == f"wss://{rule['host']}"
     assert rule["host"] in ingress["tls"][0]["hosts"]
     assert routes["/ws/"] == "trading-websockets"
+
+
+def test_no_redeploy_undoes_the_blue_green_switch():
+    """`kubectl apply` sets what its file names back to the file's value: the switched Service is in no layout a
+    redeploy applies (base, the web's variants), only in k8s/service, which deploy.sh applies when it is missing."""
+    for kustomization in KUSTOMIZATIONS:
+        services = by_kind(documents(render(kustomization)), "Service")
+        assert ("trading-service" in services) == (kustomization == "service"), kustomization
+    deploy = (ROOT / "deploy.sh").read_text()
+    assert "if [ \"$DRY_RUN\" = render ] || ! kube get service trading-service -o name; then" in deploy
