@@ -218,3 +218,15 @@ def test_no_redeploy_undoes_the_blue_green_switch():
         assert ("trading-service" in services) == (kustomization == "service"), kustomization
     deploy = (ROOT / "deploy.sh").read_text()
     assert "if [ \"$DRY_RUN\" = render ] || ! kube get service trading-service -o name; then" in deploy
+
+
+def test_an_autoscaled_deployment_names_no_replica_count(rendered):
+    """`kubectl apply` of a file that names `replicas` sets the count back on every apply, against the autoscaler:
+    a Deployment an HPA scales leaves the count to it."""
+    scaled = {hpa["spec"]["scaleTargetRef"]["name"] for hpa in by_kind(rendered, "HorizontalPodAutoscaler").values()}
+    deployments = by_kind(rendered, "Deployment")
+
+    assert scaled >= {"trading-service", "trading-service-blue", "trading-service-green"}
+    assert {name: deployments[name]["spec"]["replicas"] for name in scaled if "replicas" in deployments[name]["spec"]} \
+        == {}
+    assert deployments["trading-service-canary"]["spec"]["replicas"] == 1
