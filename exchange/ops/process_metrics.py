@@ -94,14 +94,14 @@ def merged(families) -> list[Metric]:
 
 def other_processes(store: redis.Redis, own: str) -> list[Metric]:
     """The families the other processes published and that have not expired (this one's, `own`, left out)."""
-    keys = sorted(key for key in store.scan_iter(match=KEY_PREFIX + "*", count=1000)
-                  if (key.decode() if isinstance(key, bytes) else key) != process_key(own))
+    found = (key.decode() if isinstance(key, bytes) else key for key in store.scan_iter(match=KEY_PREFIX + "*",
+                                                                                        count=1000))
+    keys = sorted(key for key in found if key != process_key(own))
     families = []
     for key, text in zip(keys, store.mget(keys) if keys else [], strict=True):
-        if text is None:
-            continue
-        name = (key.decode() if isinstance(key, bytes) else key).removeprefix(KEY_PREFIX)
-        families += labelled(text_string_to_metric_families(text.decode() if isinstance(text, bytes) else text), name)
+        if text is not None:
+            text = text.decode() if isinstance(text, bytes) else text
+            families += labelled(text_string_to_metric_families(text), key.removeprefix(KEY_PREFIX))
     return families
 
 
@@ -130,12 +130,9 @@ class WebPublisher:
 
     def __init__(self, store: redis.Redis, every: float) -> None:
         self.store, self.every = store, every
-        self._publisher: MetricsPublisher | None = None
-        self._pid = 0
+        self._made: tuple[int, MetricsPublisher] | None = None      # (pid, its publisher)
 
     def after_request(self, **_: object) -> None:
-        if self._pid != os.getpid():
-            self._pid = os.getpid()
-            self._publisher = MetricsPublisher(web_process_name(), REGISTRY, self.store, self.every)
-        if self._publisher is not None:
-            self._publisher.publish_if_due()
+        if self._made is None or self._made[0] != os.getpid():
+            self._made = (os.getpid(), MetricsPublisher(web_process_name(), REGISTRY, self.store, self.every))
+        self._made[1].publish_if_due()

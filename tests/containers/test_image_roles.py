@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.conftest import free_port, service_get
+
 ROOT = Path(__file__).resolve().parents[2]
 DATABASE = "exchange_image_test"
 ENVIRONMENT = {
@@ -67,20 +69,10 @@ def role(image: str, *command: str, detach: bool = False, **env: str) -> subproc
                   "--user=10001:10001", *options, image, "python", "manage.py", *command)
 
 
-def get(port: int, path: str, **headers: str) -> tuple[int, dict, str]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    connection.request("GET", path, headers={"Host": f"trading-service:{port}", **headers})
-    answer = connection.getresponse()
-    try:
-        return answer.status, {name.lower(): value for name, value in answer.getheaders()}, answer.read().decode()
-    finally:
-        connection.close()
-
-
 def staff_session(port: int) -> str:
     """The admin's session, logged in through the admin's form as a browser behind the Ingress would."""
     secure = {"Host": f"trading-service:{port}", "X-Forwarded-Proto": "https"}
-    status, headers, page = get(port, "/backoffice/login/", **{"X-Forwarded-Proto": "https"})
+    status, headers, page = service_get(port, "/backoffice/login/", **{"X-Forwarded-Proto": "https"})
     csrf_cookie = re.search(r"csrftoken=([^;]+)", headers["set-cookie"])[1]
     form_token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)[1]
     body = urllib.parse.urlencode({"csrfmiddlewaretoken": form_token, "username": "admin",
@@ -94,12 +86,6 @@ def staff_session(port: int) -> str:
     connection.close()
     assert answer.status == 302, (answer.status, cookies)
     return re.search(r"sessionid=([^;]+)", cookies)[1]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_the_images_roles_prepare_and_serve_the_api_and_the_screens(image, database):
@@ -116,11 +102,12 @@ def test_the_images_roles_prepare_and_serve_the_api_and_the_screens(image, datab
         deadline = time.monotonic() + 60
         while not reachable(port) and time.monotonic() < deadline:
             time.sleep(0.5)
-        live = get(port, "/live")
-        pairs = get(port, "/api/pairs/")
-        market = get(port, "/market/BTCUSDT/")
-        uplot = get(port, "/static/vendor/uplot-1.6.32/uPlot.iife.min.js")
-        control = get(port, "/control/", Cookie=f"sessionid={staff_session(port)}", **{"X-Forwarded-Proto": "https"})
+        live = service_get(port, "/live")
+        pairs = service_get(port, "/api/pairs/")
+        market = service_get(port, "/market/BTCUSDT/")
+        uplot = service_get(port, "/static/vendor/uplot-1.6.32/uPlot.iife.min.js")
+        session = staff_session(port)
+        control = service_get(port, "/control/", Cookie=f"sessionid={session}", **{"X-Forwarded-Proto": "https"})
     finally:
         logs = podman("logs", container).stderr[-3000:]
         podman("rm", "-f", container)

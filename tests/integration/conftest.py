@@ -1,4 +1,5 @@
 """Multi-process tests: a real matching worker process against the test database."""
+import http.client
 import os
 import signal
 import socket
@@ -20,6 +21,18 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def service_get(port: int, path: str, **headers: str) -> tuple[int, dict[str, str], str]:
+    """GET as a pod calls the web's Service (`http://trading-service:<port>/...`): plain HTTP, the Service's name as
+    the host, redirects not followed. The status, the headers (lower-case names) and the body."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", path, headers={"Host": f"trading-service:{port}", **headers})
+        answer = connection.getresponse()
+        return answer.status, {name.lower(): value for name, value in answer.getheaders()}, answer.read().decode()
+    finally:
+        connection.close()
 
 
 def wait_for_port(port: int, process: subprocess.Popen, name: str, timeout: float = 30) -> None:

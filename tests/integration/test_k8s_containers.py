@@ -2,7 +2,6 @@
 ConfigMap's, the Secret's and its own environment (TRADING_ENV=production included), only the database, Redis
 and ports pointed at this machine's test servers; every probe it declares must answer. The prepare Job must
 complete."""
-import http.client
 import json
 import os
 import signal
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.conftest import ROOT, free_port, worker_environment
+from tests.integration.conftest import ROOT, free_port, service_get, worker_environment
 from tests.integration.order_stream import prepare_market
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -95,18 +94,10 @@ def probe_passes(probe: dict, env: dict[str, str], ports: dict[str, int]) -> boo
 
 
 def in_cluster_call(port: int, path: str, token: str, forwarded_proto: str | None = None) -> tuple[int, dict, str]:
-    """A pod's call to the web's Service, as the deployment guide's operator makes it (`curl
-    http://trading-service:8080/...`): plain HTTP, the Service's name as the host; redirects not followed."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    headers = {"Host": f"trading-service:{port}", "Authorization": f"Token {token}"}
-    if forwarded_proto is not None:
-        headers["X-Forwarded-Proto"] = forwarded_proto              # what the Ingress adds
-    try:
-        connection.request("GET", path, headers=headers)
-        answer = connection.getresponse()
-        return answer.status, {name.lower(): value for name, value in answer.getheaders()}, answer.read().decode()
-    finally:
-        connection.close()
+    """The deployment guide's operator call (`curl http://trading-service:8080/...`) with a staff token; with
+    `forwarded_proto`, as the Ingress forwards a request (its X-Forwarded-Proto)."""
+    forwarded = {} if forwarded_proto is None else {"X-Forwarded-Proto": forwarded_proto}
+    return service_get(port, path, Authorization=f"Token {token}", **forwarded)
 
 
 def scraped_by_prometheus(port: int, tmp_path: Path) -> dict:
